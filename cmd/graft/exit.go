@@ -53,6 +53,7 @@ var exitCodes = []struct {
 	{vmtest.ErrFileNotFound, exitNotFound},
 	{vmtest.ErrTimeout, exitTimeout},
 	{vmtest.ErrVM, exitVMFailed},
+	{vmtest.ErrUnknownModule, exitNotFound},
 	// graft:exit-codes (sentinel → code, one per line; keep this marker)
 }
 

@@ -13,10 +13,10 @@ var version = "devel"
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print graft's version and the Go toolchain that built it",
+		Use:     "version",
+		Short:   "Print graft's version and the Go toolchain that built it",
 		Example: `  graft version`,
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "devel" {

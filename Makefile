@@ -1,0 +1,34 @@
+# The two commands a fresh Debian machine needs:
+#   make demo   the classic livepatch on a stock Debian kernel in a disposable VM
+#   make test   every test (unit, real gcc, real kernel in QEMU)
+# Both install what is missing first (scripts/deps.sh, with apt-get).
+
+GO      ?= go
+GOFLAGS ?=
+export CGO_ENABLED = 0
+
+.PHONY: all deps build demo test vet bench clean
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+build:
+	$(GO) build $(GOFLAGS) -o bin/graft ./cmd/graft
+
+demo: deps build
+	$(GO) run ./internal/cmd/demo
+
+vet:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+test: deps vet
+	CI=$${CI:-} $(GO) test $(GOFLAGS) -timeout 80m ./...
+
+bench: deps build
+	$(GO) run ./bench/vmboot
+
+clean:
+	rm -rf bin

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/graft-live/graft/distro/debian"
+)
+
+// isTerminal reports whether f is a terminal (progress bars only then).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// fetchProgress shows package downloads on w: a bar per download when w is
+// a terminal, one line per step otherwise. quiet silences it.
+func fetchProgress(w *os.File, quiet bool) debian.Progress {
+	if quiet {
+		return nil
+	}
+	if !isTerminal(w) {
+		return func(e debian.Event) {
+			if e.Phase != "done" && (e.Done == 0 || e.Phase == "extract") {
+				fmt.Fprintf(w, "graft: %s %s\n", e.Phase, e.Package)
+			}
+		}
+	}
+	var bar *progressbar.ProgressBar
+	var cur string
+	return func(e debian.Event) {
+		key := e.Phase + " " + e.Package
+		if bar == nil || key != cur {
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(w)
+			}
+			cur = key
+			total := e.Total
+			if total <= 0 {
+				total = -1
+			}
+			bar = progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(io.Writer(w)),
+				progressbar.OptionSetDescription(key),
+				progressbar.OptionShowBytes(e.Total > 0),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionClearOnFinish())
+		}
+		if e.Phase == "done" {
+			bar.Finish()
+			bar = nil
+			return
+		}
+		bar.Set64(e.Done)
+	}
+}

@@ -1,0 +1,260 @@
+package debian
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// DefaultMetapackage is the package whose dependency names the default
+// kernel.
+const DefaultMetapackage = "linux-image-amd64"
+
+// Kernel names one Debian kernel build.
+type Kernel struct {
+	// Release is the ABI release, as in uname -r: "6.1.0-56-amd64".
+	Release string `json:"release"`
+	// Version is the Debian package version: "6.1.192-2".
+	Version string `json:"version"`
+}
+
+func (k Kernel) String() string { return k.Release + " (" + k.Version + ")" }
+
+func (k Kernel) imagePackage() string { return "linux-image-" + k.Release }
+
+// Resolve finds the kernel for release: "" means the current candidate of
+// linux-image-amd64, "6.1.0-56-amd64" the candidate of that image package,
+// and "6.1.0-56-amd64=6.1.192-1" pins a package version.
+func Resolve(ctx context.Context, release string) (Kernel, error) {
+	if release == "" {
+		return resolveDefault(ctx)
+	}
+	rel, ver, pinned := strings.Cut(release, "=")
+	rel = strings.TrimPrefix(rel, "linux-image-")
+	k := Kernel{Release: rel, Version: ver}
+	pkg := k.imagePackage()
+	versions, err := packageVersions(ctx, pkg)
+	if err != nil {
+		return Kernel{}, err
+	}
+	if len(versions) == 0 {
+		return Kernel{}, fmt.Errorf("%w: no package %s in the apt sources (see 'graft kernel list'; run 'apt-get update' if the lists are old)", ErrUnknownRelease, pkg)
+	}
+	if !pinned {
+		k.Version = versions[0]
+		return k, nil
+	}
+	for _, v := range versions {
+		if v == ver {
+			return k, nil
+		}
+	}
+	return Kernel{}, fmt.Errorf("%w: %s has no version %s (available: %s)", ErrUnknownRelease, pkg, ver, strings.Join(versions, ", "))
+}
+
+func resolveDefault(ctx context.Context) (Kernel, error) {
+	fields, err := showPackage(ctx, DefaultMetapackage, "")
+	if err != nil {
+		return Kernel{}, err
+	}
+	for _, dep := range parseDepends(fields["Depends"]) {
+		if rel, ok := strings.CutPrefix(dep.name, "linux-image-"); ok && dep.version != "" {
+			return Kernel{Release: rel, Version: dep.version}, nil
+		}
+	}
+	return Kernel{}, fmt.Errorf("%s does not depend on a linux-image package", DefaultMetapackage)
+}
+
+// Available lists the kernel images (linux-image-RELEASE, signed or not,
+// without meta-packages and debug packages) that the apt sources offer,
+// newest release first.
+func Available(ctx context.Context) ([]Kernel, error) {
+	out, err := aptCache(ctx, "search", "--names-only", `^linux-image-[0-9].*-amd64(-unsigned)?$`)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		name, desc, _ := strings.Cut(sc.Text(), " - ")
+		if strings.Contains(desc, "meta-package") || strings.HasSuffix(name, "-unsigned") {
+			continue
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out, err = aptCache(ctx, append([]string{"madison"}, names...)...)
+	if err != nil {
+		return nil, err
+	}
+	var ks []Kernel
+	for _, name := range names {
+		for _, v := range parseMadison(out, name) {
+			ks = append(ks, Kernel{Release: strings.TrimPrefix(name, "linux-image-"), Version: v})
+		}
+	}
+	sort.SliceStable(ks, func(i, j int) bool { return naturalLess(ks[j].Release, ks[i].Release) })
+	return ks, nil
+}
+
+// packageVersions lists the versions of pkg that the sources offer, in apt's
+// order (the candidate first).
+func packageVersions(ctx context.Context, pkg string) ([]string, error) {
+	out, err := aptCache(ctx, "madison", pkg)
+	if err != nil {
+		return nil, err
+	}
+	return parseMadison(out, pkg), nil
+}
+
+// parseMadison reads `apt-cache madison PKG` lines: "pkg | version | source".
+func parseMadison(out []byte, pkg string) []string {
+	var vs []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		if len(f) < 3 || strings.TrimSpace(f[0]) != pkg {
+			continue
+		}
+		v := strings.TrimSpace(f[1])
+		if !seen[v] {
+			seen[v] = true
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// showPackage returns the control fields of pkg at version ("" = candidate).
+func showPackage(ctx context.Context, pkg, version string) (map[string]string, error) {
+	arg := pkg
+	if version != "" {
+		arg += "=" + version
+	} else {
+		versions, err := packageVersions(ctx, pkg)
+		if err != nil {
+			return nil, err
+		}
+		if len(versions) == 0 {
+			return nil, fmt.Errorf("%w: no package %s in the apt sources (run 'apt-get update'?)", ErrUnknownRelease, pkg)
+		}
+		arg += "=" + versions[0]
+	}
+	out, err := aptCache(ctx, "show", arg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: apt-cache show %s: %v", ErrUnknownRelease, arg, err)
+	}
+	return parseControl(out), nil
+}
+
+// parseControl reads the first stanza of Debian control data.
+func parseControl(out []byte) map[string]string {
+	fields := map[string]string{}
+	var last string
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == "" {
+			if len(fields) > 0 {
+				break
+			}
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if last != "" {
+				fields[last] += "\n" + strings.TrimSpace(line)
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		last = k
+		fields[k] = strings.TrimSpace(v)
+	}
+	return fields
+}
+
+type dependency struct{ name, op, version string }
+
+// parseDepends reads a Depends field; of alternatives ("a | b") it keeps
+// the first.
+func parseDepends(s string) []dependency {
+	var deps []dependency
+	for _, part := range strings.Split(s, ",") {
+		alt, _, _ := strings.Cut(part, "|")
+		alt = strings.TrimSpace(alt)
+		if alt == "" {
+			continue
+		}
+		d := dependency{name: alt}
+		if i := strings.Index(alt, "("); i >= 0 {
+			d.name = strings.TrimSpace(alt[:i])
+			rel := strings.Trim(alt[i:], "() ")
+			d.op, d.version, _ = strings.Cut(rel, " ")
+			d.version = strings.TrimSpace(d.version)
+		}
+		d.name, _, _ = strings.Cut(d.name, ":")
+		deps = append(deps, d)
+	}
+	return deps
+}
+
+func aptCache(ctx context.Context, args ...string) ([]byte, error) {
+	path, err := exec.LookPath("apt-cache")
+	if err != nil {
+		return nil, ErrNoAPT
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("apt-cache %s: %s", strings.Join(args, " "), strings.TrimSpace(stderr.String()))
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// naturalLess compares strings with embedded numbers by value, so that
+// 6.1.0-9 sorts before 6.1.0-56.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		ca, ra := chunk(a)
+		cb, rb := chunk(b)
+		if ca != cb {
+			na, ea := strconv.Atoi(ca)
+			nb, eb := strconv.Atoi(cb)
+			if ea == nil && eb == nil {
+				return na < nb
+			}
+			return ca < cb
+		}
+		a, b = ra, rb
+	}
+	return len(a) < len(b)
+}
+
+// chunk splits off a leading run of digits or of non-digits.
+func chunk(s string) (string, string) {
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	i := 1
+	for i < len(s) && digit(s[i]) == digit(s[0]) {
+		i++
+	}
+	return s[:i], s[i:]
+}

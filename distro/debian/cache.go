@@ -1,0 +1,521 @@
+package debian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Part selects what Fetch brings into the cache.
+type Part uint
+
+const (
+	// Image is linux-image-REL: boot/vmlinuz-REL, boot/config-REL and
+	// lib/modules/REL.
+	Image Part = 1 << iota
+	// Headers is linux-headers-REL with its -common and linux-kbuild
+	// packages, unpacked under one root so that `make -C HeadersDir M=DIR`
+	// builds modules.
+	Headers
+	// Source is linux-source-X.Y, unpacked into a source tree.
+	Source
+	// Symbols is linux-image-REL-dbg (about 860 MB): only the real System.map
+	// and the debug vmlinux are kept.
+	Symbols
+)
+
+var partNames = []struct {
+	p    Part
+	name string
+}{{Image, "image"}, {Headers, "headers"}, {Source, "source"}, {Symbols, "symbols"}}
+
+func (p Part) String() string {
+	var names []string
+	for _, n := range partNames {
+		if p&n.p != 0 {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
+}
+
+// Tree is what the cache holds of one kernel. Paths are empty for parts that
+// are not present.
+type Tree struct {
+	Kernel
+	// Dir is this kernel's cache directory, keyed by release and version.
+	Dir        string `json:"dir"`
+	Vmlinuz    string `json:"vmlinuz,omitempty"`
+	Config     string `json:"config,omitempty"`
+	ModulesDir string `json:"modules_dir,omitempty"`
+	// HeadersDir is usr/src/linux-headers-REL, with Module.symvers.
+	HeadersDir string `json:"headers_dir,omitempty"`
+	// SourceDir is the top of the unpacked source tree.
+	SourceDir string `json:"source_dir,omitempty"`
+	// SystemMap and Vmlinux are the real symbols from the -dbg package.
+	SystemMap string `json:"system_map,omitempty"`
+	Vmlinux   string `json:"vmlinux,omitempty"`
+	// Parts says what is present.
+	Parts Part `json:"-"`
+}
+
+// Event reports progress of a fetch.
+type Event struct {
+	// Package is the Debian package, e.g. "linux-image-6.1.0-56-amd64".
+	Package string
+	// Phase is "download", "extract" or "done".
+	Phase string
+	// Done and Total count bytes; Total is 0 when unknown.
+	Done, Total int64
+}
+
+// Progress receives progress events; nil means silent.
+type Progress func(Event)
+
+func (p Progress) send(e Event) {
+	if p != nil {
+		p(e)
+	}
+}
+
+// Cache is the on-disk cache of Debian kernel artifacts.
+type Cache struct {
+	dir string
+}
+
+// DefaultCacheDir is $GRAFT_CACHE, else $XDG_CACHE_HOME/graft, else
+// ~/.cache/graft.
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("GRAFT_CACHE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "graft"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set GRAFT_CACHE: %w", err)
+	}
+	return filepath.Join(home, ".cache", "graft"), nil
+}
+
+// OpenCache opens (creating) the cache in dir; "" means DefaultCacheDir.
+func OpenCache(dir string) (*Cache, error) {
+	if dir == "" {
+		var err error
+		if dir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "kernels"), 0o755); err != nil {
+		return nil, fmt.Errorf("open cache: %w", err)
+	}
+	return &Cache{dir: dir}, nil
+}
+
+// Dir is the cache's root directory.
+func (c *Cache) Dir() string { return c.dir }
+
+func (c *Cache) kernelDir(k Kernel) string {
+	return filepath.Join(c.dir, "kernels", k.Release+"_"+k.Version)
+}
+
+// Lookup returns what the cache holds for k, without fetching.
+func (c *Cache) Lookup(k Kernel) (*Tree, error) {
+	t := &Tree{Kernel: k, Dir: c.kernelDir(k)}
+	img := filepath.Join(t.Dir, "image")
+	if isDir(img) {
+		t.Parts |= Image
+		t.Vmlinuz = filepath.Join(img, "boot", "vmlinuz-"+k.Release)
+		t.Config = filepath.Join(img, "boot", "config-"+k.Release)
+		t.ModulesDir = filepath.Join(img, "lib", "modules", k.Release)
+	}
+	if hdr := filepath.Join(t.Dir, "headers"); isDir(hdr) {
+		t.Parts |= Headers
+		t.HeadersDir = filepath.Join(hdr, "usr", "src", "linux-headers-"+k.Release)
+	}
+	if src := filepath.Join(t.Dir, "source"); isDir(src) {
+		t.Parts |= Source
+		t.SourceDir = src
+	}
+	if sym := filepath.Join(t.Dir, "symbols"); isDir(sym) {
+		t.Parts |= Symbols
+		t.SystemMap = filepath.Join(sym, "System.map-"+k.Release)
+		t.Vmlinux = filepath.Join(sym, "vmlinux-"+k.Release)
+	}
+	return t, nil
+}
+
+// List returns every kernel in the cache with what it holds.
+func (c *Cache) List() ([]*Tree, error) {
+	entries, err := os.ReadDir(filepath.Join(c.dir, "kernels"))
+	if err != nil {
+		return nil, err
+	}
+	var trees []*Tree
+	for _, e := range entries {
+		rel, ver, ok := strings.Cut(e.Name(), "_")
+		if !e.IsDir() || !ok {
+			continue
+		}
+		t, err := c.Lookup(Kernel{Release: rel, Version: ver})
+		if err != nil {
+			return nil, err
+		}
+		if t.Parts != 0 {
+			trees = append(trees, t)
+		}
+	}
+	sort.Slice(trees, func(i, j int) bool { return naturalLess(trees[j].Release, trees[i].Release) })
+	return trees, nil
+}
+
+// Fetch makes sure the parts of k are in the cache, downloading only what is
+// missing, and returns the tree.
+func (c *Cache) Fetch(ctx context.Context, k Kernel, parts Part, progress Progress) (*Tree, error) {
+	if k.Release == "" || k.Version == "" {
+		return nil, fmt.Errorf("fetch: kernel release and version are required (use Resolve)")
+	}
+	dir := c.kernelDir(k)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, pn := range partNames {
+		if parts&pn.p == 0 || isDir(filepath.Join(dir, pn.name)) {
+			continue
+		}
+		err := withLock(ctx, filepath.Join(dir, ".lock"), func() error {
+			return c.fillPart(ctx, k, pn.p, filepath.Join(dir, pn.name), progress)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s of %s: %w", pn.name, k, err)
+		}
+	}
+	return c.Lookup(k)
+}
+
+// fillPart creates dst complete or not at all: everything is unpacked into a
+// temporary sibling, renamed into place at the end.
+func (c *Cache) fillPart(ctx context.Context, k Kernel, p Part, dst string, progress Progress) error {
+	if isDir(dst) {
+		return nil // another process filled it while we waited for the lock
+	}
+	removeStale(filepath.Dir(dst), filepath.Base(dst))
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	root := filepath.Join(tmp, "root")
+	switch p {
+	case Image:
+		err = c.unpack(ctx, root, progress, pkgVer{k.imagePackage(), k.Version})
+	case Headers:
+		err = c.fillHeaders(ctx, k, root, dst, progress)
+	case Source:
+		err = c.fillSource(ctx, k, root, tmp, progress)
+	case Symbols:
+		err = c.fillSymbols(ctx, k, root, tmp, progress)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(root, dst)
+}
+
+type pkgVer struct{ name, version string }
+
+// unpack downloads packages and extracts them all into root.
+func (c *Cache) unpack(ctx context.Context, root string, progress Progress, pkgs ...pkgVer) error {
+	dl, err := os.MkdirTemp(filepath.Dir(root), "download-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dl)
+	for _, p := range pkgs {
+		deb, err := download(ctx, dl, p, progress)
+		if err != nil {
+			return err
+		}
+		progress.send(Event{Package: p.name, Phase: "extract"})
+		if err := run(ctx, "", "dpkg-deb", "-x", deb, root); err != nil {
+			return err
+		}
+		os.Remove(deb)
+		progress.send(Event{Package: p.name, Phase: "done"})
+	}
+	return nil
+}
+
+// fillHeaders unpacks the headers into root, which becomes dst when
+// complete.
+func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, progress Progress) error {
+	pkg := "linux-headers-" + k.Release
+	fields, err := showPackage(ctx, pkg, k.Version)
+	if err != nil {
+		return err
+	}
+	pkgs := []pkgVer{{pkg, k.Version}}
+	for _, d := range parseDepends(fields["Depends"]) {
+		// linux-headers-REL-common and linux-kbuild-X.Y come from the same
+		// source package, at the same version.
+		if strings.HasPrefix(d.name, "linux-headers-") || strings.HasPrefix(d.name, "linux-kbuild-") {
+			pkgs = append(pkgs, pkgVer{d.name, k.Version})
+		}
+	}
+	if err := c.unpack(ctx, root, progress, pkgs...); err != nil {
+		return err
+	}
+	// The headers' Makefile includes the -common Makefile by its installed
+	// absolute path; point it into the cache. (The scripts and tools
+	// symlinks are relative and already resolve here.)
+	mk := filepath.Join(root, "usr", "src", "linux-headers-"+k.Release, "Makefile")
+	b, err := os.ReadFile(mk)
+	if err != nil {
+		return fmt.Errorf("headers: %w", err)
+	}
+	fixed := strings.ReplaceAll(string(b), " /usr/src/", " "+filepath.Join(dst, "usr", "src")+"/")
+	return os.WriteFile(mk, []byte(fixed), 0o644)
+}
+
+func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {
+	series, err := sourceSeries(k.Release)
+	if err != nil {
+		return err
+	}
+	pkg := "linux-source-" + series
+	debRoot := filepath.Join(tmp, "deb")
+	if err := c.unpack(ctx, debRoot, progress, pkgVer{pkg, k.Version}); err != nil {
+		return err
+	}
+	tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
+	if len(tarballs) != 1 {
+		return fmt.Errorf("%s: want one source tarball in usr/src, found %d", pkg, len(tarballs))
+	}
+	progress.send(Event{Package: pkg, Phase: "extract"})
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	if err := run(ctx, "", "tar", "-xf", tarballs[0], "-C", root, "--strip-components=1"); err != nil {
+		return err
+	}
+	progress.send(Event{Package: pkg, Phase: "done"})
+	return nil
+}
+
+func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {
+	debRoot := filepath.Join(tmp, "deb")
+	// The package is about 860 MB of which only two files are kept.
+	if err := c.unpack(ctx, debRoot, progress, pkgVer{k.imagePackage() + "-dbg", k.Version}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	boot := filepath.Join(debRoot, "usr", "lib", "debug", "boot")
+	for _, name := range []string{"System.map-" + k.Release, "vmlinux-" + k.Release} {
+		if err := os.Rename(filepath.Join(boot, name), filepath.Join(root, name)); err != nil {
+			return fmt.Errorf("symbols: %w", err)
+		}
+	}
+	return nil
+}
+
+// sourceSeries maps 6.1.0-56-amd64 to 6.1, the suffix of linux-source-X.Y.
+func sourceSeries(release string) (string, error) {
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return "", fmt.Errorf("%w: %q is not a kernel release like 6.1.0-56-amd64", ErrUnknownRelease, release)
+	}
+	minor, _, _ := strings.Cut(parts[1], "-")
+	minor, _, _ = strings.Cut(minor, "+")
+	return parts[0] + "." + minor, nil
+}
+
+// Package fetches any binary package at version ("" = candidate) into the
+// cache and returns the directory it is unpacked in.
+func (c *Cache) Package(ctx context.Context, name, version string, progress Progress) (string, error) {
+	if version == "" {
+		vs, err := packageVersions(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if len(vs) == 0 {
+			return "", fmt.Errorf("%w: no package %s in the apt sources (run 'apt-get update'?)", ErrUnknownRelease, name)
+		}
+		version = vs[0]
+	}
+	parent := filepath.Join(c.dir, "packages")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(parent, name+"_"+strings.ReplaceAll(version, ":", "%3a"))
+	if isDir(dst) {
+		return dst, nil
+	}
+	err := withLock(ctx, dst+".lock", func() error {
+		if isDir(dst) {
+			return nil
+		}
+		removeStale(parent, filepath.Base(dst))
+		tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		root := filepath.Join(tmp, "root")
+		if err := c.unpack(ctx, root, progress, pkgVer{name, version}); err != nil {
+			return err
+		}
+		return os.Rename(root, dst)
+	})
+	if err != nil {
+		return "", fmt.Errorf("fetch %s %s: %w", name, version, err)
+	}
+	return dst, nil
+}
+
+// download runs `apt-get download` into dir and returns the .deb, reporting
+// progress by watching the file grow against the package's Size.
+func download(ctx context.Context, dir string, p pkgVer, progress Progress) (string, error) {
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "", ErrNoAPT
+	}
+	var total int64
+	if progress != nil {
+		if fields, err := showPackage(ctx, p.name, p.version); err == nil {
+			fmt.Sscan(fields["Size"], &total)
+		}
+	}
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			progress.send(Event{Package: p.name, Phase: "download", Done: dirSize(dir), Total: total})
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	// apt-get drops privileges to _apt for downloads, which cannot write to
+	// a private directory; the download is checked against the signed
+	// package lists either way.
+	err := run(ctx, dir, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", p.name+"="+p.version)
+	close(stop)
+	<-watched
+	if err != nil {
+		if strings.Contains(err.Error(), "Unable to locate") || strings.Contains(err.Error(), "not found") {
+			return "", fmt.Errorf("%w: %s=%s: %v (run 'apt-get update'?)", ErrUnknownRelease, p.name, p.version, err)
+		}
+		return "", err
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	for _, d := range debs {
+		if strings.HasPrefix(filepath.Base(d), p.name+"_") {
+			progress.send(Event{Package: p.name, Phase: "download", Done: total, Total: total})
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("apt-get download %s=%s left no .deb", p.name, p.version)
+}
+
+func run(ctx context.Context, dir, name string, args ...string) error {
+	if _, err := exec.LookPath(name); err != nil {
+		if name == "dpkg-deb" || name == "apt-get" {
+			return ErrNoAPT
+		}
+		return fmt.Errorf("%s not found: %w", name, err)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, lastLines(string(out), 5))
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// withLock runs fn holding an exclusive flock on path, waiting for it
+// unless ctx ends first.
+func withLock(ctx context.Context, path string, fn func() error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return fn()
+}
+
+// removeStale deletes what interrupted fills of name left in dir. Callers
+// hold the lock, so no live fill is among them.
+func removeStale(dir, name string) {
+	stale, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+	for _, s := range stale {
+		os.RemoveAll(s)
+	}
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,199 @@
+package vmtest
+
+import (
+	"bufio"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/graft-live/graft/internal/guest"
+)
+
+// File is a host file copied into the guest.
+type File struct {
+	// Host is the path on the host.
+	Host string
+	// Guest is the absolute path in the guest.
+	Guest string
+	// Mode overrides the permission bits (0 keeps the host's).
+	Mode os.FileMode
+}
+
+// ParseFile parses the --file syntax HOST[:GUEST]. Without GUEST the file
+// keeps its host path if absolute, else goes to / under its base name.
+func ParseFile(s string) (File, error) {
+	host, guestPath, found := strings.Cut(s, ":")
+	if host == "" || (found && guestPath == "") {
+		return File{}, fmt.Errorf("--file %q: want HOST[:GUEST]", s)
+	}
+	if !found {
+		guestPath = host
+		if !filepath.IsAbs(host) {
+			guestPath = "/" + filepath.Base(host)
+		}
+	}
+	if !path.IsAbs(guestPath) {
+		return File{}, fmt.Errorf("--file %q: the guest path must be absolute", s)
+	}
+	return File{Host: host, Guest: path.Clean(guestPath)}, nil
+}
+
+// Initramfs describes the guest's root file system.
+type Initramfs struct {
+	// Init is the graft binary: it becomes /init and /bin/graft.
+	Init string
+	// Busybox is a static busybox; its applets are installed in /bin at boot.
+	Busybox string
+	// Files are copied to their guest paths.
+	Files []File
+	// Config is what the guest init runs.
+	Config guest.Config
+}
+
+// WriteFile writes the archive (newc cpio, uncompressed: the kernel unpacks
+// it faster than it would decompress it under TCG).
+func (ir *Initramfs) WriteFile(name string) error {
+	recs, err := ir.records()
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	w := cpio.Newc.Writer(f)
+	if err := cpio.WriteRecordsAndDirs(w, recs); err == nil {
+		err = cpio.WriteTrailer(w)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write initramfs %s: %w", name, err)
+	}
+	return nil
+}
+
+func (ir *Initramfs) records() ([]cpio.Record, error) {
+	cfg, err := ir.Config.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]cpio.Record{}
+	add := func(hostPath, guestPath string, mode os.FileMode) error {
+		b, err := os.ReadFile(hostPath)
+		if err != nil {
+			return fmt.Errorf("%w: %s", ErrFileNotFound, err)
+		}
+		if mode == 0 {
+			st, err := os.Stat(hostPath)
+			if err != nil {
+				return fmt.Errorf("%w: %s", ErrFileNotFound, err)
+			}
+			mode = st.Mode().Perm()
+		}
+		files[strings.TrimPrefix(guestPath, "/")] = cpio.StaticRecord(b, cpio.Info{
+			Name: strings.TrimPrefix(guestPath, "/"),
+			Mode: cpio.S_IFREG | uint64(mode.Perm()),
+		})
+		return nil
+	}
+	if ir.Init == "" {
+		return nil, fmt.Errorf("initramfs: no init binary")
+	}
+	if err := add(ir.Init, "/bin/graft", 0o755); err != nil {
+		return nil, err
+	}
+	if ir.Busybox != "" {
+		if err := add(ir.Busybox, "/bin/busybox", 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range ir.Files {
+		if err := add(f.Host, f.Guest, f.Mode); err != nil {
+			return nil, err
+		}
+	}
+	// Dynamically linked executables (a test binary built with cgo, say)
+	// need their loader and libraries.
+	var bins []string
+	bins = append(bins, ir.Init)
+	for _, f := range ir.Files {
+		bins = append(bins, f.Host)
+	}
+	for _, b := range bins {
+		libs, err := sharedLibs(b)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range libs {
+			if err := add(l, l, 0); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		cpio.Directory("bin", 0o755),
+		cpio.Symlink("init", "bin/graft"),
+		cpio.StaticFile(strings.TrimPrefix(guest.ConfigPath, "/"), string(cfg), 0o644),
+	}
+	for _, n := range names {
+		recs = append(recs, files[n])
+	}
+	return recs, nil
+}
+
+// sharedLibs lists the shared libraries (and the dynamic loader) that an ELF
+// executable needs, by asking ldd. Static binaries and non-ELF files need
+// none.
+func sharedLibs(name string) ([]string, error) {
+	f, err := elf.Open(name)
+	if err != nil {
+		return nil, nil
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return nil, nil
+	}
+	dynamic := false
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			dynamic = true
+		}
+	}
+	if !dynamic {
+		return nil, nil
+	}
+	out, err := exec.Command("ldd", name).Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s is dynamically linked and ldd failed: %w (build it with CGO_ENABLED=0)", name, err)
+	}
+	var libs []string
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		for _, field := range strings.Fields(sc.Text()) {
+			if strings.HasPrefix(field, "/") {
+				libs = append(libs, field)
+			}
+		}
+	}
+	return libs, nil
+}

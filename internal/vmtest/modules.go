@@ -1,0 +1,107 @@
+package vmtest
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// ErrUnknownModule means a kernel module asked for with --module is not in
+// the target's modules directory.
+var ErrUnknownModule = errors.New("kernel module not found")
+
+// Modules resolves kernel module names (as in lsmod: "vsock_loopback",
+// dashes and underscores alike) to files in modulesDir (lib/modules/REL),
+// with the modules they depend on, dependencies first. The files go to
+// /lib/modules in the guest; Config.Modules lists them in load order.
+func Modules(modulesDir string, names []string) (files []File, order []string, err error) {
+	if len(names) == 0 {
+		return nil, nil, nil
+	}
+	index := map[string]string{}
+	err = filepath.WalkDir(modulesDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
+			index[moduleName(strings.TrimSuffix(d.Name(), ".ko"))] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("index modules in %s: %w", modulesDir, err)
+	}
+	seen := map[string]bool{}
+	var visit func(name string, chain []string) error
+	visit = func(name string, chain []string) error {
+		name = moduleName(name)
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		p, ok := index[name]
+		if !ok {
+			if len(chain) > 0 {
+				return fmt.Errorf("%w: %s (needed by %s) in %s", ErrUnknownModule, name, strings.Join(chain, " <- "), modulesDir)
+			}
+			return fmt.Errorf("%w: %s in %s", ErrUnknownModule, name, modulesDir)
+		}
+		deps, err := moduleDepends(p)
+		if err != nil {
+			return err
+		}
+		for _, d := range deps {
+			if err := visit(d, append([]string{name}, chain...)); err != nil {
+				return err
+			}
+		}
+		guestPath := path.Join("/lib/modules", name+".ko")
+		files = append(files, File{Host: p, Guest: guestPath})
+		order = append(order, guestPath)
+		return nil
+	}
+	for _, n := range names {
+		if err := visit(n, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return files, order, nil
+}
+
+func moduleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+// moduleDepends reads the "depends=" entry of a module's .modinfo section.
+func moduleDepends(ko string) (deps []string, err error) {
+	defer func() {
+		// debug/elf can panic on malformed input.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read %s: malformed ELF: %v", ko, r)
+		}
+	}()
+	f, err := elf.Open(ko)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", ko, err)
+	}
+	defer f.Close()
+	s := f.Section(".modinfo")
+	if s == nil {
+		return nil, fmt.Errorf("%s has no .modinfo section", ko)
+	}
+	data, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", ko, err)
+	}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok && len(v) > 0 {
+			for _, d := range strings.Split(string(v), ",") {
+				deps = append(deps, d)
+			}
+		}
+	}
+	return deps, nil
+}

@@ -1,0 +1,255 @@
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/internal/guest"
+)
+
+// InGuest reports whether this process runs inside a graft VM.
+func InGuest() bool { return os.Getenv(guest.EnvInGuest) == "1" }
+
+// Option configures Run.
+type Option func(*options)
+
+type options struct {
+	files   func(t *testing.T) []File
+	timeout time.Duration
+	memory  int
+	release string
+	append  string
+}
+
+// WithFiles adds files to the guest. files is called on the host only, so it
+// can build fixtures with tools that the guest lacks.
+func WithFiles(files func(t *testing.T) []File) Option {
+	return func(o *options) { o.files = files }
+}
+
+// WithTimeout limits the whole VM run (default 5 minutes).
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithMemory sets the guest memory in MiB (default 1024).
+func WithMemory(mb int) Option { return func(o *options) { o.memory = mb } }
+
+// WithKernel boots this Debian release instead of the default kernel.
+func WithKernel(release string) Option { return func(o *options) { o.release = release } }
+
+// WithAppend adds arguments to the guest kernel's command line.
+func WithAppend(args string) Option { return func(o *options) { o.append = args } }
+
+// Run runs fn inside a VM. On the host it boots the target kernel and runs
+// this test binary in the guest, restricted to the calling test, streaming
+// the guest's output to t.Log; the host test fails when the guest test fails.
+// In the guest it calls fn(t). Without QEMU the test is skipped, except
+// under CI=true, where it fails.
+func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
+	t.Helper()
+	if InGuest() {
+		fn(t)
+		return
+	}
+	o := options{timeout: 5 * time.Minute, memory: 1024}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+	}
+	ctx := context.Background()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-10*time.Second))
+		defer cancel()
+	}
+	target, err := testTarget(ctx, o.release)
+	if err != nil {
+		t.Fatalf("prepare the guest kernel: %v", err)
+	}
+	graft, err := GraftBinary()
+	if err != nil {
+		t.Fatalf("build graft for the guest: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []File
+	if o.files != nil {
+		files = o.files(t)
+	}
+	const guestTest = "/graft/test.bin"
+	files = append(files, File{Host: self, Guest: guestTest, Mode: 0o755})
+
+	out := &lineLogger{t: t, prefix: "guest: "}
+	var console tail
+	cfg := Config{
+		QEMU:    qemu,
+		Kernel:  target.Boot,
+		Memory:  o.memory,
+		Timeout: o.timeout,
+		Append:  o.append,
+		Argv:    []string{guestTest, "-test.run", runPattern(t.Name()), "-test.v", "-test.count=1"},
+		Env:     passEnv("CI", "GRAFT_TEST_VERBOSE"),
+		Stdout:  out,
+		Stderr:  out,
+		Console: &console,
+		Initramfs: Initramfs{
+			Init:    graft,
+			Busybox: target.Busybox,
+			Files:   files,
+		},
+	}
+	start := time.Now()
+	code, err := Exec(ctx, cfg)
+	out.Flush()
+	t.Logf("vm: %s, %v", target.Kernel, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("vm: %v", err)
+	}
+	if code != 0 {
+		t.Fatalf("the test failed in the guest (exit status %d)%s", code, formatTail(console.lines(consoleTail)))
+	}
+}
+
+// SkipOrFail skips the test with reason, or fails it when CI=true: CI has
+// everything, so a missing prerequisite there is a broken set-up.
+func SkipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true, but %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// runPattern turns a test name such as TestA/sub_case into the -test.run
+// pattern that selects exactly it.
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
+}
+
+func passEnv(keys ...string) []string {
+	var env []string
+	for _, k := range keys {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+var (
+	targets   = map[string]*Target{}
+	targetsMu sync.Mutex
+)
+
+// testTarget prepares a kernel once per test process.
+func testTarget(ctx context.Context, release string) (*Target, error) {
+	targetsMu.Lock()
+	defer targetsMu.Unlock()
+	if t, ok := targets[release]; ok {
+		return t, nil
+	}
+	t, err := PrepareTarget(ctx, release, nil)
+	if err != nil {
+		return nil, err
+	}
+	targets[release] = t
+	return t, nil
+}
+
+var (
+	graftOnce sync.Once
+	graftPath string
+	graftErr  error
+)
+
+// GraftBinary builds graft from this source tree (once per process) as a
+// static binary for the guest, and returns its path.
+func GraftBinary() (string, error) {
+	graftOnce.Do(func() {
+		_, file, _, ok := runtime.Caller(0)
+		if !ok {
+			graftErr = fmt.Errorf("cannot locate the source tree")
+			return
+		}
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		// One fixed path in the cache, replaced atomically: concurrent test
+		// processes each rename their own build over it, and a binary in use
+		// keeps its inode. Nothing accumulates in the temporary directory.
+		cacheDir, err := debian.DefaultCacheDir()
+		if err != nil {
+			graftErr = err
+			return
+		}
+		dir := filepath.Join(cacheDir, "vm")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			graftErr = err
+			return
+		}
+		tmp := filepath.Join(dir, fmt.Sprintf(".graft-test-%d", os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/graft")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
+			graftErr = fmt.Errorf("go build ./cmd/graft: %v\n%s", err, out)
+			return
+		}
+		graftPath = filepath.Join(dir, "graft-test")
+		if err := os.Rename(tmp, graftPath); err != nil {
+			os.Remove(tmp)
+			graftErr = err
+		}
+	})
+	return graftPath, graftErr
+}
+
+// lineLogger sends complete lines to t.Log.
+type lineLogger struct {
+	t      *testing.T
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			break
+		}
+		l.t.Log(l.prefix + string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush logs a last incomplete line.
+func (l *lineLogger) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.t.Log(l.prefix + string(l.buf))
+		l.buf = nil
+	}
+}

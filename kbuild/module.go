@@ -1,0 +1,122 @@
+package kbuild
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// ErrCompilerMismatch means the compiler on this machine is not the one the
+// target kernel was built with; modules built by another compiler may not
+// load or may behave differently.
+var ErrCompilerMismatch = errors.New("compiler differs from the one that built the kernel")
+
+// BuildModules runs `make -C headersDir M=srcDir modules` (srcDir holds a
+// Kbuild or Makefile) with one job per CPU and returns the built .ko files.
+// make's output goes to log (nil = discarded); on failure the error carries
+// its last lines.
+func BuildModules(ctx context.Context, headersDir, srcDir string, log io.Writer) ([]string, error) {
+	srcDir, err := filepath.Abs(srcDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckCompiler(ctx, headersDir); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	w := io.Writer(&out)
+	if log != nil {
+		w = io.MultiWriter(&out, log)
+	}
+	cmd := exec.CommandContext(ctx, "make", "-C", headersDir, "M="+srcDir,
+		"-j"+strconv.Itoa(runtime.NumCPU()), "modules")
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("kbuild: make modules in %s: %v\n%s", srcDir, err, tailLines(out.String(), 20))
+	}
+	kos, err := filepath.Glob(filepath.Join(srcDir, "*.ko"))
+	if err != nil {
+		return nil, err
+	}
+	if len(kos) == 0 {
+		return nil, fmt.Errorf("kbuild: make modules in %s built no .ko (is obj-m set in its Kbuild?)", srcDir)
+	}
+	return kos, nil
+}
+
+// CheckCompiler compares the compiler that make would use for this headers
+// tree with CONFIG_CC_VERSION_TEXT of the kernel's config.
+func CheckCompiler(ctx context.Context, headersDir string) error {
+	want, err := configString(filepath.Join(headersDir, ".config"), "CONFIG_CC_VERSION_TEXT")
+	if err != nil {
+		return fmt.Errorf("kbuild: %s is not a prepared headers tree: %w", headersDir, err)
+	}
+	cc := compilerFor(headersDir)
+	out, err := exec.CommandContext(ctx, cc, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("kbuild: the kernel was built with %q but %s is not available (install it, e.g. apt-get install %s): %w", want, cc, cc, err)
+	}
+	got, _, _ := strings.Cut(string(out), "\n")
+	if strings.TrimSpace(got) != want {
+		return fmt.Errorf("%w: kernel built with %q, %s is %q", ErrCompilerMismatch, want, cc, strings.TrimSpace(got))
+	}
+	return nil
+}
+
+// compilerFor reads the CC that Debian's headers pin in .kernelvariables
+// (e.g. gcc-12), defaulting to gcc.
+func compilerFor(headersDir string) string {
+	f, err := os.Open(filepath.Join(headersDir, ".kernelvariables"))
+	if err != nil {
+		return "gcc"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if v, ok := strings.CutPrefix(line, "CC ="); ok {
+			// "$(if $(DEBIAN_KERNEL_USE_CCACHE),$(CCACHE)) $(CROSS_COMPILE)gcc-12"
+			fields := strings.Fields(v)
+			if len(fields) == 0 {
+				return "gcc"
+			}
+			last := fields[len(fields)-1]
+			return strings.TrimPrefix(last, "$(CROSS_COMPILE)")
+		}
+	}
+	return "gcc"
+}
+
+// configString reads a string option from a kernel .config.
+func configString(config, key string) (string, error) {
+	b, err := os.ReadFile(config)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			return strings.Trim(v, `"`), nil
+		}
+	}
+	return "", fmt.Errorf("%s not set in %s", key, config)
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
