@@ -26,6 +26,7 @@ Every command has --help with examples. Exit codes are listed in 'graft help exi
 	root.AddCommand(
 		newVersionCmd(),
 		newExitCodesHelp(),
+		newKernelCmd(),
 		newVMCmd(),
 		// graft:commands (one constructor per line; keep this marker)
 	)

@@ -27,7 +27,8 @@ import (
 const guestScript = `
 set -e
 lp=/sys/kernel/livepatch/livepatch_sample
-wait_transition() { while [ "$(cat $lp/transition)" = 1 ]; do sleep 0.1; done; }
+# After disabling, the patch leaves sysfs once its transition is over.
+wait_transition() { while [ "$(cat $lp/transition 2>/dev/null)" = 1 ]; do sleep 0.1; done; }
 echo "== /proc/cmdline before the livepatch"
 cat /proc/cmdline
 insmod /livepatch-sample.ko

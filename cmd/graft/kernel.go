@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-live/graft/distro/debian"
+)
+
+func newKernelCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "kernel",
+		Short: "List and fetch target kernels (Debian packages) in graft's cache",
+		Long: `graft works on a target kernel named by its release (uname -r), e.g. 6.1.0-56-amd64.
+For Debian kernels it fetches the packages it needs with 'apt-get download' into its cache
+($GRAFT_CACHE, else $XDG_CACHE_HOME/graft, else ~/.cache/graft), keyed by exact package version,
+and never installs anything into the system.`,
+		Example: `  graft kernel list
+  graft kernel fetch                      # the default kernel: image and headers
+  graft kernel fetch 6.1.0-56-amd64 --source`,
+	}
+	c.AddCommand(newKernelListCmd(), newKernelFetchCmd())
+	return c
+}
+
+// kernelEntry is one row of `graft kernel list`.
+type kernelEntry struct {
+	debian.Kernel
+	Default   bool         `json:"default"`
+	Cached    []string     `json:"cached"`
+	Available bool         `json:"available"`
+	Tree      *debian.Tree `json:"paths,omitempty"`
+}
+
+func newKernelListCmd() *cobra.Command {
+	var asJSON, cachedOnly bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "Show the kernels in the cache and those the apt sources offer",
+		Example: `  graft kernel list
+  graft kernel list --cached --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cache, err := debian.OpenCache("")
+			if err != nil {
+				return err
+			}
+			trees, err := cache.List()
+			if err != nil {
+				return err
+			}
+			var entries []*kernelEntry
+			byKey := map[debian.Kernel]*kernelEntry{}
+			for _, t := range trees {
+				e := &kernelEntry{Kernel: t.Kernel, Cached: partList(t.Parts), Tree: t}
+				entries = append(entries, e)
+				byKey[t.Kernel] = e
+			}
+			def, defErr := debian.Resolve(ctx, "")
+			if !cachedOnly {
+				avail, err := debian.Available(ctx)
+				if err != nil {
+					return err
+				}
+				for _, k := range avail {
+					if e, ok := byKey[k]; ok {
+						e.Available = true
+						continue
+					}
+					e := &kernelEntry{Kernel: k, Available: true, Cached: []string{}}
+					entries = append(entries, e)
+					byKey[k] = e
+				}
+			}
+			if defErr == nil {
+				if e, ok := byKey[def]; ok {
+					e.Default = true
+				}
+			}
+			if asJSON {
+				if entries == nil {
+					entries = []*kernelEntry{}
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(entries)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "RELEASE\tVERSION\tCACHED\tDEFAULT")
+			for _, e := range entries {
+				cached := "-"
+				if len(e.Cached) > 0 {
+					cached = fmt.Sprint(e.Cached)
+				}
+				mark := ""
+				if e.Default {
+					mark = "*"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Release, e.Version, cached, mark)
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (with the cached paths)")
+	c.Flags().BoolVar(&cachedOnly, "cached", false, "only the kernels in the cache (no apt look-up)")
+	return c
+}
+
+func partList(p debian.Part) []string {
+	var out []string
+	for _, x := range []debian.Part{debian.Image, debian.Headers, debian.Source, debian.Symbols} {
+		if p&x != 0 {
+			out = append(out, x.String())
+		}
+	}
+	return out
+}
+
+func newKernelFetchCmd() *cobra.Command {
+	var source, symbols, headersOnly, quiet, asJSON bool
+	c := &cobra.Command{
+		Use:   "fetch [RELEASE[=VERSION]]",
+		Short: "Fetch a kernel's image and headers (and optionally source and symbols) into the cache",
+		Long: `Fetch the Debian packages of a kernel into graft's cache. Without RELEASE it fetches the current
+candidate of linux-image-amd64. Parts already in the cache are not fetched again; an interrupted
+fetch leaves nothing that looks complete, and several graft processes may fetch at once.
+
+  image    linux-image-REL: vmlinuz, config, modules (what graft vm boots)
+  headers  linux-headers-REL, -common and linux-kbuild: Module.symvers, building modules
+  source   linux-source-X.Y, unpacked (what graft build compiles)
+  symbols  linux-image-REL-dbg, about 860 MB: only the real System.map and vmlinux are kept`,
+		Example: `  graft kernel fetch
+  graft kernel fetch 6.1.0-56-amd64 --source
+  graft kernel fetch 6.1.0-56-amd64=6.1.192-2 --symbols`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			release := ""
+			if len(args) == 1 {
+				release = args[0]
+			}
+			parts := debian.Image | debian.Headers
+			if headersOnly {
+				parts = debian.Headers
+			}
+			if source {
+				parts |= debian.Source
+			}
+			if symbols {
+				parts |= debian.Symbols
+			}
+			ctx := cmd.Context()
+			k, err := debian.Resolve(ctx, release)
+			if err != nil {
+				return err
+			}
+			cache, err := debian.OpenCache("")
+			if err != nil {
+				return err
+			}
+			tree, err := cache.Fetch(ctx, k, parts, fetchProgress(os.Stderr, quiet))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(tree)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in %s\n", k, tree.Parts, tree.Dir)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&source, "source", false, "also fetch and unpack the kernel source")
+	f.BoolVar(&symbols, "symbols", false, "also fetch the debug symbols (about 860 MB download)")
+	f.BoolVar(&headersOnly, "headers-only", false, "fetch the headers but not the image")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress display")
+	f.BoolVar(&asJSON, "json", false, "print the cached paths as JSON")
+	return c
+}

@@ -1,0 +1,188 @@
+package debian
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// needAPT skips (or fails under CI=true) without apt and package lists.
+func needAPT(t *testing.T) {
+	t.Helper()
+	reason := ""
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		reason = "apt-get is not installed"
+	} else if out, _ := exec.Command("apt-cache", "policy", DefaultMetapackage).Output(); !strings.Contains(string(out), "Candidate") {
+		reason = "no apt package lists (run apt-get update)"
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true, but %s", reason)
+	}
+	t.Skip(reason)
+}
+
+func TestResolve(t *testing.T) {
+	needAPT(t)
+	ctx := context.Background()
+	def, err := Resolve(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(def.Release, "-amd64") || def.Version == "" {
+		t.Fatalf("default kernel %+v", def)
+	}
+	byName, err := Resolve(ctx, def.Release)
+	if err != nil || byName != def {
+		t.Errorf("Resolve(%q) = %+v, %v; want %+v", def.Release, byName, err, def)
+	}
+	pinned, err := Resolve(ctx, "linux-image-"+def.Release+"="+def.Version)
+	if err != nil || pinned != def {
+		t.Errorf("pinned = %+v, %v", pinned, err)
+	}
+	_, err = Resolve(ctx, "9.9.9-99-amd64")
+	if !errors.Is(err, ErrUnknownRelease) || !strings.Contains(err.Error(), "linux-image-9.9.9-99-amd64") || !strings.Contains(err.Error(), "graft kernel list") {
+		t.Errorf("unknown release: %v", err)
+	}
+	_, err = Resolve(ctx, def.Release+"=0.0-0")
+	if !errors.Is(err, ErrUnknownRelease) || !strings.Contains(err.Error(), def.Version) {
+		t.Errorf("unknown version: %v", err)
+	}
+	avail, err := Available(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, k := range avail {
+		found = found || k == def
+		if strings.HasSuffix(k.Release, "-dbg") || strings.HasSuffix(k.Release, "-unsigned") {
+			t.Errorf("Available lists %s", k.Release)
+		}
+	}
+	if !found {
+		t.Errorf("Available does not list the default %s", def)
+	}
+}
+
+// TestFetch fetches the default kernel's image and headers into a fresh
+// cache, from two goroutines at once, and checks the files.
+func TestFetch(t *testing.T) {
+	needAPT(t)
+	ctx := context.Background()
+	k, err := Resolve(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	trees := make([]*Tree, 2)
+	errs := make([]error, 2)
+	var events sync.Map
+	for i := range trees {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			trees[i], errs[i] = c.Fetch(ctx, k, Image|Headers, func(e Event) { events.Store(e.Phase+" "+e.Package, true) })
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	tr := trees[0]
+	if tr.Parts != Image|Headers {
+		t.Errorf("Parts = %v", tr.Parts)
+	}
+	for _, p := range []string{tr.Vmlinuz, tr.Config, filepath.Join(tr.ModulesDir, "modules.order"),
+		filepath.Join(tr.HeadersDir, "Module.symvers"), filepath.Join(tr.HeadersDir, "scripts", "Makefile.build")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("missing after fetch: %v", err)
+		}
+	}
+	mk, _ := os.ReadFile(filepath.Join(tr.HeadersDir, "Makefile"))
+	if strings.Contains(string(mk), " /usr/src/") || !strings.Contains(string(mk), tr.Dir) {
+		t.Errorf("headers Makefile still points outside the cache:\n%s", mk)
+	}
+	if _, ok := events.Load("download linux-image-" + k.Release); !ok {
+		t.Error("no download progress reported")
+	}
+	list, err := c.List()
+	if err != nil || len(list) != 1 || list[0].Kernel != k {
+		t.Errorf("List = %+v, %v", list, err)
+	}
+	entries, _ := os.ReadDir(tr.Dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary %s left in the cache", e.Name())
+		}
+	}
+}
+
+// TestFetchInterrupted cancels a fetch midway: the part must not appear, and
+// a later fetch must complete it.
+func TestFetchInterrupted(t *testing.T) {
+	needAPT(t)
+	k, err := Resolve(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = c.Fetch(ctx, k, Image, func(e Event) {
+		if e.Phase == "extract" {
+			cancel() // kills dpkg-deb mid-extraction
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled fetch: error %v, want context.Canceled", err)
+	}
+	tr, _ := c.Lookup(k)
+	if tr.Parts != 0 {
+		t.Fatalf("an interrupted fetch left parts %v", tr.Parts)
+	}
+	time.Sleep(100 * time.Millisecond)
+	tr, err = c.Fetch(context.Background(), k, Image, nil)
+	if err != nil || tr.Parts != Image {
+		t.Fatalf("fetch after the interruption: %v, %v", tr.Parts, err)
+	}
+	entries, _ := os.ReadDir(tr.Dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("stale %s left in the cache", e.Name())
+		}
+	}
+}
+
+func TestPackage(t *testing.T) {
+	needAPT(t)
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := c.Package(context.Background(), "busybox-static", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil || st.Mode()&0o111 == 0 {
+		t.Fatalf("busybox not unpacked: %v", err)
+	}
+	if _, err := c.Package(context.Background(), "no-such-package-graft", "", nil); !errors.Is(err, ErrUnknownRelease) {
+		t.Errorf("unknown package: %v", err)
+	}
+}

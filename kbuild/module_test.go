@@ -1,0 +1,123 @@
+package kbuild
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-live/graft/distro/debian"
+)
+
+// fetchTree gets the default Debian kernel's headers and source.
+func fetchTree(t *testing.T) *debian.Tree {
+	t.Helper()
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true, but apt-get is missing")
+		}
+		t.Skip("apt-get is missing")
+	}
+	ctx := context.Background()
+	k, err := debian.Resolve(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := debian.OpenCache("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.Fetch(ctx, k, debian.Headers|debian.Source, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func modinfo(t *testing.T, ko string) map[string]string {
+	t.Helper()
+	f, err := elf.Open(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := f.Section(".modinfo")
+	if s == nil {
+		t.Fatalf("%s has no .modinfo", ko)
+	}
+	data, err := s.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := map[string]string{}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			info[k] = v
+		}
+	}
+	return info
+}
+
+// TestBuildModules builds the kernel's own livepatch sample and a livepatch
+// selftest module against the fetched headers.
+func TestBuildModules(t *testing.T) {
+	tr := fetchTree(t)
+	for _, src := range []string{"samples/livepatch/livepatch-sample.c", "lib/livepatch/test_klp_livepatch.c"} {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := os.ReadFile(filepath.Join(tr.SourceDir, src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := strings.TrimSuffix(filepath.Base(src), ".c")
+			os.WriteFile(filepath.Join(dir, name+".c"), b, 0o644)
+			os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += "+name+".o\n"), 0o644)
+			kos, err := BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(kos) != 1 || filepath.Base(kos[0]) != name+".ko" {
+				t.Fatalf("built %q", kos)
+			}
+			info := modinfo(t, kos[0])
+			if info["livepatch"] != "Y" {
+				t.Errorf("modinfo livepatch = %q, want Y", info["livepatch"])
+			}
+			if !strings.HasPrefix(info["vermagic"], tr.Release+" ") {
+				t.Errorf("vermagic %q is not for %s", info["vermagic"], tr.Release)
+			}
+		})
+	}
+}
+
+func TestBuildModulesErrors(t *testing.T) {
+	tr := fetchTree(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "broken.c"), []byte("this is not C;\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += broken.o\n"), 0o644)
+	_, err := BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+	if err == nil || !strings.Contains(err.Error(), "broken.c") {
+		t.Errorf("a compile error should name the file: %v", err)
+	}
+	_, err = BuildModules(context.Background(), t.TempDir(), dir, nil)
+	if err == nil || !strings.Contains(err.Error(), "not a prepared headers tree") {
+		t.Errorf("a bad headers dir: %v", err)
+	}
+}
+
+func TestCheckCompilerMismatch(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".config"), []byte(`CONFIG_CC_VERSION_TEXT="gcc (Imaginary 1.0) 1.0"`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".kernelvariables"), []byte("CC = $(CROSS_COMPILE)gcc\n"), 0o644)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc")
+	}
+	if err := CheckCompiler(context.Background(), dir); !errors.Is(err, ErrCompilerMismatch) {
+		t.Errorf("CheckCompiler = %v, want ErrCompilerMismatch", err)
+	}
+}
