@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/livepatch"
+	"github.com/graft-live/graft/store"
 )
 
 // Exit codes: the one place where errors become process status. Keep
@@ -22,6 +25,7 @@ const (
 	exitEnvironment = 4   // the machine lacks something: qemu, root, CONFIG_LIVEPATCH
 	exitStalled     = 5   // a livepatch transition did not finish in time
 	exitRefused     = 6   // the input was refused: not a livepatch, wrong kernel, unsafe change
+	exitInProgress  = 7   // graft status --check: a transition is still in progress
 	exitTimeout     = 124 // graft vm: the guest did not finish before --timeout
 	exitVMFailed    = 125 // graft vm: the VM itself failed, the command's status is unknown
 	exitInterrupted = 130 // interrupted by Ctrl-C or SIGTERM; everything was cleaned up
@@ -34,7 +38,9 @@ const exitCodeDocs = `graft exits with:
   3    something named does not exist (kernel release, file, patch)
   4    the machine lacks something graft needs (qemu, root, CONFIG_LIVEPATCH)
   5    a livepatch transition did not finish in time (blocking tasks are listed)
-  6    the input was refused (not a livepatch, built for another kernel, unsafe change)
+  6    the input was refused (not a livepatch, built for another kernel, corrupted, already
+       loaded, signature refused, unsafe change)
+  7    graft status --check: a transition is still in progress
   124  graft vm: the guest did not finish before --timeout (last console lines are shown)
   125  graft vm: the VM failed before the command's status was known
   130  interrupted (Ctrl-C); the VM and temporary files were removed
@@ -54,6 +60,19 @@ var exitCodes = []struct {
 	{vmtest.ErrTimeout, exitTimeout},
 	{vmtest.ErrVM, exitVMFailed},
 	{vmtest.ErrUnknownModule, exitNotFound},
+	{livepatch.ErrNotRoot, exitEnvironment},
+	{livepatch.ErrNoLivepatch, exitEnvironment},
+	{livepatch.ErrStalled, exitStalled},
+	{livepatch.ErrNotFound, exitNotFound},
+	{livepatch.ErrNotLivepatch, exitRefused},
+	{livepatch.ErrWrongKernel, exitRefused},
+	{livepatch.ErrCorrupt, exitRefused},
+	{livepatch.ErrAlreadyLoaded, exitRefused},
+	{livepatch.ErrSignature, exitRefused},
+	{livepatch.ErrNotInTransition, exitRefused},
+	{store.ErrNotInstalled, exitNotFound},
+	{store.ErrChecksum, exitRefused},
+	{os.ErrNotExist, exitNotFound},
 	// graft:exit-codes (sentinel → code, one per line; keep this marker)
 }
 

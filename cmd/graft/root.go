@@ -15,6 +15,10 @@ on top of the kernel's own livepatch engine (CONFIG_LIVEPATCH).
 
   graft kernel fetch            fetch a Debian kernel (image, headers, source) into the cache
   graft vm -- CMD ARGS...       run a command in a disposable VM of that kernel
+  graft apply FILE.ko           load a livepatch and follow its transition
+  graft status                  what is patched, by which patch; transitions and blockers
+  graft revert NAME             disable and unload a livepatch
+  graft install FILE.ko         re-apply a livepatch at every boot (graft boot, graft.service)
 
 Every command has --help with examples. Exit codes are listed in 'graft help exit-codes'.`,
 		SilenceUsage:  true,
@@ -28,6 +32,13 @@ Every command has --help with examples. Exit codes are listed in 'graft help exi
 		newExitCodesHelp(),
 		newKernelCmd(),
 		newVMCmd(),
+		newApplyCmd(),
+		newRevertCmd(),
+		newStatusCmd(),
+		newInstallCmd(),
+		newUninstallCmd(),
+		newBootCmd(),
+		newForceCmd(),
 		// graft:commands (one constructor per line; keep this marker)
 	)
 	return root
