@@ -233,4 +233,3 @@ func (st *Status) Owners() map[string]string {
 	}
 	return m
 }
-

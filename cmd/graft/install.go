@@ -131,4 +131,3 @@ installed, or when the kernel command line has graft.enable=0.`,
 	c.Flags().DurationVar(&opts.Timeout, "timeout", livepatch.DefaultTimeout, "per-patch transition timeout")
 	return c
 }
-
