@@ -266,24 +266,26 @@ func (s *System) unload(ctx context.Context, name string) error {
 // ends (ctx.Err()) or timeout passes (*StallError with the blockers).
 func (s *System) wait(ctx context.Context, patch string, target int, timeout time.Duration, progress func(Progress)) error {
 	deadline := time.Now().Add(timeout)
+	var last Progress
 	for {
 		inTransition, err := readBool(filepath.Join(s.Sysfs, patch, "transition"))
 		if errors.Is(err, os.ErrNotExist) {
 			// A disabled patch leaves sysfs once its transition is over.
-			return nil
+			inTransition, err = false, nil
 		}
 		if err != nil {
 			return err
 		}
-		pr, perr := s.TransitionProgress(patch, target)
 		if !inTransition {
-			if progress != nil {
-				progress(Progress{Patch: patch, Target: stateName(target), Done: pr.Total, Total: pr.Total})
+			if progress != nil && last.Total > 0 && last.Done < last.Total {
+				progress(Progress{Patch: patch, Target: last.Target, Done: last.Total, Total: last.Total})
 			}
 			return nil
 		}
-		if progress != nil && perr == nil {
+		pr, err := s.TransitionProgress(patch, target)
+		if err == nil && progress != nil {
 			progress(pr)
+			last = pr
 		}
 		if time.Now().After(deadline) {
 			return s.stallError(patch, target, pr.Pending)

@@ -11,8 +11,12 @@ import (
 	"github.com/graft-live/graft/distro/debian"
 )
 
-// isTerminal reports whether f is a terminal (progress bars only then).
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+// isTerminal reports whether f is a terminal that shows progress bars:
+// TERM=dumb says it does not (graft vm sets it in the guest, whose serial
+// ports are terminals, when the host's output is not one).
+func isTerminal(f *os.File) bool {
+	return term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+}
 
 // fetchProgress shows package downloads on w: a bar per download when w is
 // a terminal, one line per step otherwise. quiet silences it.

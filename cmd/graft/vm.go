@@ -66,6 +66,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 			cfg := vmtest.Config{
 				Argv: args, Env: env, Memory: memMiB, CPUs: cpus, Timeout: timeout,
 				Accel: accel, Append: appendArgs, Stdout: os.Stdout, Stderr: os.Stderr,
+				Terminal: isTerminal(os.Stderr),
 			}
 			if script {
 				cfg.Stdin = os.Stdin

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -96,7 +97,7 @@ func run() (int, error) {
 			return 0, err
 		}
 	}
-	env := append(os.Environ(), cfg.Env...)
+	env := mergeEnv(os.Environ(), cfg.Env)
 	dir := cfg.Dir
 	if dir == "" {
 		dir = "/"
@@ -177,6 +178,23 @@ func start(path string, argv, env []string, dir string, files []*os.File, ctty b
 			return 128 + int(ws.Signal()), nil
 		}
 	}
+}
+
+// mergeEnv adds extra to base; a key in extra replaces the same key in base
+// (the kernel starts init with TERM=linux, for one).
+func mergeEnv(base, extra []string) []string {
+	keys := map[string]bool{}
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	var env []string
+	for _, kv := range base {
+		if k, _, _ := strings.Cut(kv, "="); !keys[k] {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
 }
 
 func lookPath(name string) (string, error) {

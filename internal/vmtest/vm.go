@@ -53,6 +53,10 @@ type Config struct {
 	// boots (nil = /dev/null). With no Argv it is the terminal of the
 	// interactive shell instead (nil = os.Stdin).
 	Stdin io.Reader
+	// Terminal says whether the command's output reaches a terminal on the
+	// host. The guest's serial ports are terminals either way, so the guest
+	// gets TERM=linux or TERM=dumb to tell programs which it is.
+	Terminal bool
 	// QEMU is the emulator binary (default qemu-system-x86_64 from PATH).
 	QEMU string
 }
@@ -121,7 +125,11 @@ func Exec(ctx context.Context, cfg Config) (int, error) {
 
 	initrd := filepath.Join(tmp, "initramfs.cpio")
 	ir := cfg.Initramfs
-	ir.Config = guest.Config{Argv: cfg.Argv, Env: cfg.Env, Dir: cfg.Dir, Modules: cfg.Modules}
+	term := "TERM=dumb"
+	if cfg.Terminal {
+		term = "TERM=linux"
+	}
+	ir.Config = guest.Config{Argv: cfg.Argv, Env: append([]string{term}, cfg.Env...), Dir: cfg.Dir, Modules: cfg.Modules}
 	if cfg.Stdin != nil && len(cfg.Argv) > 0 {
 		// A serial port drops what arrives before the guest reads it, so
 		// the input travels in the initramfs.

@@ -1,7 +1,8 @@
-// Command demo shows graft's foundation end to end on a stock Debian kernel:
-// it fetches the kernel, builds the kernel's own livepatch sample against the
-// fetched headers, boots the kernel in a disposable VM and shows
-// /proc/cmdline before the patch, after the transition, and after disabling.
+// Command demo shows graft end to end on a stock Debian kernel: it fetches
+// the kernel, builds the kernel's own livepatch sample against the fetched
+// headers, boots the kernel in a disposable VM and there applies the patch
+// with graft, showing /proc/cmdline before, after the transition, and after
+// graft revert.
 //
 // Run it with `make demo`.
 package main
@@ -21,26 +22,21 @@ import (
 	"github.com/graft-live/graft/kbuild"
 )
 
-// guestScript runs in the VM. The module is loaded with busybox insmod and
-// the transition followed through sysfs, exactly what an operator would
-// otherwise type by hand.
+// guestScript runs in the VM, with graft on PATH: what an operator types.
 const guestScript = `
 set -e
-lp=/sys/kernel/livepatch/livepatch_sample
-# After disabling, the patch leaves sysfs once its transition is over.
-wait_transition() { while [ "$(cat $lp/transition 2>/dev/null)" = 1 ]; do sleep 0.1; done; }
 echo "== /proc/cmdline before the livepatch"
 cat /proc/cmdline
-insmod /livepatch-sample.ko
-wait_transition
-echo "== after the transition (enabled=$(cat $lp/enabled))"
+echo "== graft apply /livepatch-sample.ko"
+graft apply /livepatch-sample.ko
+echo "== /proc/cmdline after the transition"
 cat /proc/cmdline
-echo 0 > $lp/enabled
-wait_transition
-echo "== after disabling"
+echo "== graft status"
+graft status
+echo "== graft revert livepatch_sample"
+graft revert livepatch_sample
+echo "== /proc/cmdline after disabling"
 cat /proc/cmdline
-rmmod livepatch_sample
-echo "== module unloaded: $(grep -c livepatch_sample /proc/modules || true) left in /proc/modules"
 `
 
 func main() {
@@ -102,7 +98,7 @@ func run(ctx context.Context, release, graft string) error {
 	}
 	done()
 
-	done = step("boot %s in QEMU and apply the livepatch", k)
+	done = step("boot %s in QEMU; in the guest: graft apply, status, revert", k)
 	target, err := vmtest.PrepareTarget(ctx, release, nil)
 	if err != nil {
 		return err
