@@ -10,8 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/elfobj"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/livepatch"
+	"github.com/graft-live/graft/objdiff"
 	"github.com/graft-live/graft/store"
 )
 
@@ -73,6 +75,8 @@ var exitCodes = []struct {
 	{store.ErrNotInstalled, exitNotFound},
 	{store.ErrChecksum, exitRefused},
 	{os.ErrNotExist, exitNotFound},
+	{objdiff.ErrIncompatible, exitRefused},
+	{elfobj.ErrNotRelocatable, exitRefused},
 	// graft:exit-codes (sentinel → code, one per line; keep this marker)
 }
 

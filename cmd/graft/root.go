@@ -15,6 +15,7 @@ on top of the kernel's own livepatch engine (CONFIG_LIVEPATCH).
 
   graft kernel fetch            fetch a Debian kernel (image, headers, source) into the cache
   graft vm -- CMD ARGS...       run a command in a disposable VM of that kernel
+  graft diff ORIG.o PATCHED.o   which functions a change touches, and why
   graft apply FILE.ko           load a livepatch and follow its transition
   graft status                  what is patched, by which patch; transitions and blockers
   graft revert NAME             disable and unload a livepatch
@@ -32,6 +33,7 @@ Every command has --help with examples. Exit codes are listed in 'graft help exi
 		newExitCodesHelp(),
 		newKernelCmd(),
 		newVMCmd(),
+		newDiffCmd(),
 		newApplyCmd(),
 		newRevertCmd(),
 		newStatusCmd(),

@@ -1,0 +1,7 @@
+extern int printk(const char *fmt, ...);
+extern void __might_sleep(const char *file, int line);
+extern void *kmalloc(unsigned long size, int flags);
+extern int ext_sink(int);
+int limit = 10;
+int get(int i) { return ext_sink(i); }
+int get_limit(void) { return limit; }
