@@ -375,4 +375,3 @@ func helperCalls(p part) map[uint64]bool {
 	}
 	return m
 }
-
