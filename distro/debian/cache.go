@@ -2,7 +2,6 @@ package debian
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/graft-live/graft/internal/flock"
 )
 
 // Part selects what Fetch brings into the cache.
@@ -200,7 +199,7 @@ func (c *Cache) Fetch(ctx context.Context, k Kernel, parts Part, progress Progre
 		if parts&pn.p == 0 || isDir(filepath.Join(dir, pn.name)) {
 			continue
 		}
-		err := withLock(ctx, filepath.Join(dir, ".lock"), func() error {
+		err := flock.Do(ctx, filepath.Join(dir, ".lock"), func() error {
 			return c.fillPart(ctx, k, pn.p, filepath.Join(dir, pn.name), progress)
 		})
 		if err != nil {
@@ -369,7 +368,7 @@ func (c *Cache) Package(ctx context.Context, name, version string, progress Prog
 	if isDir(dst) {
 		return dst, nil
 	}
-	err := withLock(ctx, dst+".lock", func() error {
+	err := flock.Do(ctx, dst+".lock", func() error {
 		if isDir(dst) {
 			return nil
 		}
@@ -465,32 +464,6 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// withLock runs fn holding an exclusive flock on path, waiting for it
-// unless ctx ends first.
-func withLock(ctx context.Context, path string, fn func() error) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return fn()
 }
 
 // removeStale deletes what interrupted fills of name left in dir. Callers
