@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,4 +313,35 @@ func firstDiff(a, b string) string {
 		}
 	}
 	return fmt.Sprintf("lengths %d and %d", len(al), len(bl))
+}
+
+// BenchmarkReadWrite reads and writes a large kernel-like object (2000
+// functions, each in its own section, with strings, data and debug
+// information); it reports MB/s of object processed.
+func BenchmarkReadWrite(b *testing.B) {
+	var src strings.Builder
+	src.WriteString("extern int printk(const char *, ...);\nextern int sink(int);\n")
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&src, "int data%d[4] = {%d};\nint fn%d(int x) { if (x > %d) printk(\"fn%d %%d\\n\", x); return sink(x + data%d[x & 3]); }\n", i, i, i, i, i, i)
+	}
+	path := filepath.Join(b.TempDir(), "big.c")
+	if err := os.WriteFile(path, []byte(src.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	in := compile(b, path, append([]string{"-g"}, kernelFlags...)...)
+	data, err := os.ReadFile(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := Read(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Write(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

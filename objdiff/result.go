@@ -4,8 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 )
+
+// TuneGC lets the heap grow to 5 times the live data between collections,
+// unless GOGC is set. Comparing objects allocates many small short-lived
+// values; with the default (GOGC=100) the collector, not the comparison,
+// limits how much a second CPU helps (measured on fs/proc: 0.65x with two
+// CPUs at GOGC=100, 1.28x at GOGC=400, peak RSS 29 and 62 MB).
+func TuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+}
 
 // ErrIncompatible means the change cannot be made by a livepatch as it is:
 // a data object's size or a symbol's type changed.

@@ -26,6 +26,7 @@ error and exits 6.`,
   graft diff a.o b.o --json | jq '.changes[] | select(.status != "new")'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			objdiff.TuneGC()
 			res, err := objdiff.CompareFiles(args[0], args[1])
 			if err != nil {
 				return err
