@@ -1,4 +1,4 @@
-package kbuild
+package kbuild_test
 
 import (
 	"bytes"
@@ -12,32 +12,9 @@ import (
 	"testing"
 
 	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/kbuild"
 )
-
-// fetchTree gets the default Debian kernel's headers and source.
-func fetchTree(t *testing.T) *debian.Tree {
-	t.Helper()
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true, but apt-get is missing")
-		}
-		t.Skip("apt-get is missing")
-	}
-	ctx := context.Background()
-	k, err := debian.Resolve(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := debian.OpenCache("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := c.Fetch(ctx, k, debian.Headers|debian.Source, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
 
 func modinfo(t *testing.T, ko string) map[string]string {
 	t.Helper()
@@ -66,7 +43,7 @@ func modinfo(t *testing.T, ko string) map[string]string {
 // TestBuildModules builds the kernel's own livepatch sample and a livepatch
 // selftest module against the fetched headers.
 func TestBuildModules(t *testing.T) {
-	tr := fetchTree(t)
+	tr := fixtures.Kernel(t, debian.Headers|debian.Source)
 	for _, src := range []string{"samples/livepatch/livepatch-sample.c", "lib/livepatch/test_klp_livepatch.c"} {
 		t.Run(filepath.Base(src), func(t *testing.T) {
 			dir := t.TempDir()
@@ -77,7 +54,7 @@ func TestBuildModules(t *testing.T) {
 			name := strings.TrimSuffix(filepath.Base(src), ".c")
 			os.WriteFile(filepath.Join(dir, name+".c"), b, 0o644)
 			os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += "+name+".o\n"), 0o644)
-			kos, err := BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+			kos, err := kbuild.BuildModules(context.Background(), tr.HeadersDir, dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,15 +73,15 @@ func TestBuildModules(t *testing.T) {
 }
 
 func TestBuildModulesErrors(t *testing.T) {
-	tr := fetchTree(t)
+	tr := fixtures.Kernel(t, debian.Headers|debian.Source)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "broken.c"), []byte("this is not C;\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += broken.o\n"), 0o644)
-	_, err := BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+	_, err := kbuild.BuildModules(context.Background(), tr.HeadersDir, dir, nil)
 	if err == nil || !strings.Contains(err.Error(), "broken.c") {
 		t.Errorf("a compile error should name the file: %v", err)
 	}
-	_, err = BuildModules(context.Background(), t.TempDir(), dir, nil)
+	_, err = kbuild.BuildModules(context.Background(), t.TempDir(), dir, nil)
 	if err == nil || !strings.Contains(err.Error(), "not a prepared headers tree") {
 		t.Errorf("a bad headers dir: %v", err)
 	}
@@ -117,7 +94,7 @@ func TestCheckCompilerMismatch(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("no gcc")
 	}
-	if err := CheckCompiler(context.Background(), dir); !errors.Is(err, ErrCompilerMismatch) {
+	if err := kbuild.CheckCompiler(context.Background(), dir); !errors.Is(err, kbuild.ErrCompilerMismatch) {
 		t.Errorf("CheckCompiler = %v, want ErrCompilerMismatch", err)
 	}
 }

@@ -174,24 +174,21 @@ func readBool(path string) (bool, error) {
 // LoadedModules lists /proc/modules names, newest first: the kernel adds
 // each module at the head of its list.
 func (s *System) LoadedModules() ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(s.Proc, "modules"))
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 0 {
-			names = append(names, f[0])
-		}
-	}
-	return names, nil
+	return s.modules(func(string) bool { return true })
 }
 
 // LivepatchModules lists the loaded modules that are livepatches (their
 // /proc/modules flags carry the taint K), newest first. It includes patches
 // replaced by a cumulative patch, which have left sysfs but stay loaded.
 func (s *System) LivepatchModules() ([]string, error) {
+	return s.modules(func(flags string) bool {
+		return strings.HasPrefix(flags, "(") && strings.Contains(flags, "K")
+	})
+}
+
+// modules lists the /proc/modules names whose last field (the taint flags
+// in parentheses, when there are any) keep accepts.
+func (s *System) modules(keep func(lastField string) bool) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(s.Proc, "modules"))
 	if err != nil {
 		return nil, err
@@ -199,12 +196,7 @@ func (s *System) LivepatchModules() ([]string, error) {
 	var names []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		last := f[len(f)-1]
-		if strings.HasPrefix(last, "(") && strings.Contains(last, "K") {
+		if f := strings.Fields(sc.Text()); len(f) > 0 && keep(f[len(f)-1]) {
 			names = append(names, f[0])
 		}
 	}

@@ -3,47 +3,23 @@ package objdiff
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/kbuild"
 )
 
 // kernelTree prepares the default Debian kernel's source for compiling
-// single objects (cached: about 15 s the first time on 2 cores).
+// single objects.
 func kernelTree(t *testing.T) *kbuild.Tree {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("compiles kernel objects")
 	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true, but apt-get is missing")
-		}
-		t.Skip("apt-get is missing: cannot fetch the kernel source")
-	}
-	ctx := context.Background()
-	k, err := debian.Resolve(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := debian.OpenCache("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := c.Fetch(ctx, k, debian.Image|debian.Source, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := kbuild.Prepare(ctx, src.SourceDir, src.Config, filepath.Join(src.Dir, "prepared"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
+	return fixtures.PreparedTree(t)
 }
 
 func changedNames(res *Result) []string {
