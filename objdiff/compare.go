@@ -119,6 +119,7 @@ func Compare(orig, patched *elfobj.File) *Result {
 			}
 		}
 	}
+	addInlineReasons(res, patched)
 	sort.Slice(res.Changes, func(i, j int) bool { return res.Changes[i].Name < res.Changes[j].Name })
 	sort.Slice(res.Errors, func(i, j int) bool { return res.Errors[i].Symbol < res.Errors[j].Symbol })
 	return res

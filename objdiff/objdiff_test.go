@@ -111,3 +111,21 @@ func TestSelfCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineReason checks that a change in a static inline callee is
+// explained in its callers.
+func TestInlineReason(t *testing.T) {
+	res, err := CompareFiles(compileAs(t, "testdata/inline_callee_change/orig.c"), compileAs(t, "testdata/inline_callee_change/patched.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Changes {
+		found := false
+		for _, r := range c.Reasons {
+			found = found || r == "inlines scale"
+		}
+		if !found {
+			t.Errorf("%s: reasons %q do not name the inlined callee", c.Name, c.Reasons)
+		}
+	}
+}
