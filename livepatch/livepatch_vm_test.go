@@ -297,6 +297,26 @@ func TestManage(t *testing.T) {
 			}
 		})
 
+		t.Run("interrupted apply is reversed", func(t *testing.T) {
+			run(t, nil, "insmod", fix+"test_klp_callbacks_busy.ko", "block_transition=Y")
+			defer run(t, nil, "rmmod", "test_klp_callbacks_busy")
+			cmd := exec.Command("graft", "apply", "-q", fix+"test_klp_callbacks_demo.ko")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+			cmd.Process.Signal(syscall.SIGINT)
+			err := cmd.Wait()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+				t.Errorf("graft apply interrupted: %v (stderr %q), want exit 130", err, stderr.String())
+			}
+			if loaded(t, "test_klp_callbacks_demo") {
+				t.Error("the interrupted patch's module is still loaded")
+			}
+		})
+
 		t.Run("stalled transition kept", func(t *testing.T) {
 			run(t, nil, "insmod", fix+"test_klp_callbacks_busy.ko", "block_transition=Y")
 			r := graft(t, "apply", "--timeout", "2s", "--keep-on-stall", fix+"test_klp_callbacks_demo.ko")
