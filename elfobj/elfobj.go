@@ -209,3 +209,55 @@ func (f *File) RemoveSections(drop func(*Section) bool) {
 		}
 	}
 }
+
+// ResolveSectionRelocs rewrites relocations that point at a section symbol
+// plus an offset (as gcc emits for static functions and data) so that they
+// point at the function or object symbol defined there, with the addend
+// adjusted: S+A becomes X+(A-X.Value). The result links to the same
+// addresses; what changes is that the relocation now names its target, so
+// that it survives extracting X into another object. For a PC-relative
+// relocation the target is taken 4 bytes past the addend, where the field
+// ends in most instructions; picking a neighbour instead would still link
+// correctly. Relocations into sections without such symbols (strings,
+// jump tables) are left alone. It returns how many were rewritten.
+func (f *File) ResolveSectionRelocs() int {
+	bySection := map[*Section][]*Symbol{}
+	for _, s := range f.Symbols {
+		if s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) {
+			bySection[s.Section] = append(bySection[s.Section], s)
+		}
+	}
+	for _, syms := range bySection {
+		sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
+	}
+	n := 0
+	for _, rs := range f.Sections {
+		for i := range rs.Relocs {
+			r := &rs.Relocs[i]
+			if r.Sym == nil || r.Sym.Type != elf.STT_SECTION || r.Sym.Section == nil {
+				continue
+			}
+			pos := r.Addend
+			switch r.Type {
+			case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_GOTPCREL, elf.R_X86_64_GOTPCRELX, elf.R_X86_64_REX_GOTPCRELX:
+				pos += 4
+			}
+			var target *Symbol
+			for _, s := range bySection[r.Sym.Section] {
+				if int64(s.Value) > pos {
+					break
+				}
+				if pos < int64(s.Value+s.Size) || (s.Size == 0 && pos == int64(s.Value)) {
+					target = s
+				}
+			}
+			if target == nil {
+				continue
+			}
+			r.Addend -= int64(target.Value)
+			r.Sym = target
+			n++
+		}
+	}
+	return n
+}

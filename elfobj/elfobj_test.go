@@ -345,3 +345,41 @@ func BenchmarkReadWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestResolveSectionRelocs rewrites section-symbol relocations to the real
+// symbols and checks that the program still links and behaves the same.
+func TestResolveSectionRelocs(t *testing.T) {
+	in := compile(t, "testdata/prog.c", "-O2", "-ffunction-sections", "-fdata-sections", "-fPIE")
+	f, err := Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.ResolveSectionRelocs(); n == 0 {
+		t.Fatal("nothing rewritten: prog.c references static functions and data")
+	}
+	for _, s := range f.Sections {
+		for _, r := range s.Relocs {
+			if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil && strings.HasPrefix(r.Sym.Section.Name, ".text.") && len(f.SymbolsIn(r.Sym.Section)) > 0 && s.Info != nil && strings.HasPrefix(s.Info.Name, ".text") {
+				t.Errorf("%s: relocation at %#x still points at section %s", s.Name, r.Offset, r.Sym.Section.Name)
+			}
+		}
+	}
+	out := filepath.Join(t.TempDir(), "resolved.o")
+	if err := f.WriteFile(out); err != nil {
+		t.Fatal(err)
+	}
+	run := func(obj string) string {
+		exe := filepath.Join(t.TempDir(), "prog")
+		if b, err := exec.Command("gcc", "-o", exe, obj).CombinedOutput(); err != nil {
+			t.Fatalf("link %s: %v\n%s", obj, err, b)
+		}
+		b, err := exec.Command(exe).CombinedOutput()
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, b)
+		}
+		return string(b)
+	}
+	if want, got := run(in), run(out); got != want {
+		t.Errorf("program output %q, want %q", got, want)
+	}
+}
