@@ -75,6 +75,7 @@ var exitCodes = []struct {
 	{store.ErrNotInstalled, exitNotFound},
 	{store.ErrChecksum, exitRefused},
 	{os.ErrNotExist, exitNotFound},
+	{os.ErrPermission, exitEnvironment},
 	{objdiff.ErrIncompatible, exitRefused},
 	{elfobj.ErrNotRelocatable, exitRefused},
 	// graft:exit-codes (sentinel → code, one per line; keep this marker)

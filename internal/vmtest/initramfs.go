@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"debug/elf"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -117,7 +118,28 @@ func (ir *Initramfs) records() ([]cpio.Record, error) {
 		}
 	}
 	for _, f := range ir.Files {
-		if err := add(f.Host, f.Guest, f.Mode); err != nil {
+		st, err := os.Stat(f.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrFileNotFound, err)
+		}
+		if !st.IsDir() {
+			if err := add(f.Host, f.Guest, f.Mode); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// A directory goes in with everything below it.
+		err = filepath.WalkDir(f.Host, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return err
+			}
+			rel, err := filepath.Rel(f.Host, p)
+			if err != nil {
+				return err
+			}
+			return add(p, path.Join(f.Guest, filepath.ToSlash(rel)), f.Mode)
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +148,9 @@ func (ir *Initramfs) records() ([]cpio.Record, error) {
 	var bins []string
 	bins = append(bins, ir.Init)
 	for _, f := range ir.Files {
-		bins = append(bins, f.Host)
+		if st, err := os.Stat(f.Host); err == nil && !st.IsDir() {
+			bins = append(bins, f.Host)
+		}
 	}
 	for _, b := range bins {
 		libs, err := sharedLibs(b)

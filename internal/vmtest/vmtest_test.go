@@ -104,9 +104,12 @@ func TestInitramfsContents(t *testing.T) {
 	data := filepath.Join(dir, "data.txt")
 	os.WriteFile(init, []byte("#!fake init"), 0o755)
 	os.WriteFile(data, []byte("payload"), 0o640)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	os.WriteFile(filepath.Join(tree, "sub", "leaf"), []byte("leaf"), 0o644)
 	ir := Initramfs{
 		Init:   init,
-		Files:  []File{{Host: data, Guest: "/deep/dir/data.txt"}},
+		Files:  []File{{Host: data, Guest: "/deep/dir/data.txt"}, {Host: tree, Guest: "/t"}},
 		Config: guest.Config{Argv: []string{"cat", "/deep/dir/data.txt"}},
 	}
 	out := filepath.Join(dir, "initramfs.cpio")
@@ -144,6 +147,9 @@ func TestInitramfsContents(t *testing.T) {
 	}
 	if got := byName["deep/dir/data.txt"].Mode & 0o777; got != 0o640 {
 		t.Errorf("data file mode = %o, want 640", got)
+	}
+	if got := content("t/sub/leaf"); got != "leaf" {
+		t.Errorf("file from a directory = %q", got)
 	}
 	if got := content("bin/graft"); got != "#!fake init" {
 		t.Errorf("bin/graft = %q", got)
