@@ -319,9 +319,23 @@ func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, prog
 }
 
 func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {
+	// The package unpacks to about 5.6 GB, of which two files are kept: only
+	// those are taken out of its data archive.
+	pkg := pkgVer{k.imagePackage() + "-dbg", k.Version}
+	dl := filepath.Join(tmp, "download")
+	if err := os.MkdirAll(dl, 0o755); err != nil {
+		return err
+	}
+	deb, err := download(ctx, dl, pkg, progress)
+	if err != nil {
+		return err
+	}
+	progress.send(Event{Package: pkg.name, Phase: "extract"})
 	debRoot := filepath.Join(tmp, "deb")
-	// The package is about 860 MB of which only two files are kept.
-	if err := c.unpack(ctx, debRoot, progress, pkgVer{k.imagePackage() + "-dbg", k.Version}); err != nil {
+	if err := os.MkdirAll(debRoot, 0o755); err != nil {
+		return err
+	}
+	if err := extractMembers(ctx, deb, debRoot, "./usr/lib/debug/boot/"); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -332,6 +346,42 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 		if err := os.Rename(filepath.Join(boot, name), filepath.Join(root, name)); err != nil {
 			return fmt.Errorf("symbols: %w", err)
 		}
+	}
+	progress.send(Event{Package: pkg.name, Phase: "done"})
+	return nil
+}
+
+// extractMembers unpacks from a .deb only the files under prefix:
+// dpkg-deb --fsys-tarfile piped into tar.
+func extractMembers(ctx context.Context, deb, dir, prefix string) error {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		return ErrNoAPT
+	}
+	dpkg := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
+	tar := exec.CommandContext(ctx, "tar", "-x", "-C", dir, "--wildcards", prefix+"*")
+	pipe, err := dpkg.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	tar.Stdin = pipe
+	var dpkgErr, tarErr strings.Builder
+	dpkg.Stderr, tar.Stderr = &dpkgErr, &tarErr
+	if err := dpkg.Start(); err != nil {
+		return err
+	}
+	if err := tar.Run(); err != nil {
+		dpkg.Process.Kill()
+		dpkg.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tar -x %s from %s: %v: %s", prefix, deb, err, lastLines(tarErr.String(), 5))
+	}
+	if err := dpkg.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %v: %s", deb, err, lastLines(dpkgErr.String(), 5))
 	}
 	return nil
 }

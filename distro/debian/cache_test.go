@@ -186,3 +186,35 @@ func TestPackage(t *testing.T) {
 		t.Errorf("unknown package: %v", err)
 	}
 }
+
+// TestFetchSymbols fetches the 860 MB debug package; it runs only with
+// GRAFT_TEST_SYMBOLS=1.
+func TestFetchSymbols(t *testing.T) {
+	if os.Getenv("GRAFT_TEST_SYMBOLS") != "1" {
+		t.Skip("downloads about 860 MB: set GRAFT_TEST_SYMBOLS=1")
+	}
+	needAPT(t)
+	k, err := Resolve(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.Fetch(context.Background(), k, Symbols, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := os.ReadFile(tr.SystemMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real map has the local symbols that the image's placeholder lacks.
+	if !strings.Contains(string(m), " t cmdline_proc_show\n") {
+		t.Errorf("%s has no cmdline_proc_show", tr.SystemMap)
+	}
+	if st, err := os.Stat(tr.Vmlinux); err != nil || st.Size() < 100<<20 {
+		t.Errorf("debug vmlinux: %v", err)
+	}
+}
