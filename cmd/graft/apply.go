@@ -61,14 +61,13 @@ nothing changed (exit 5). --keep-on-stall leaves it in transition instead.`,
 	return c
 }
 
-// transitionDisplay shows transition progress on stderr: a bar on a
-// terminal, a line per change otherwise.
+// transitionDisplay shows transition progress on stderr as a bar, when
+// stderr is a terminal (STYLE.md: progress only then).
 type transitionDisplay struct {
 	w     io.Writer
 	tty   bool
 	quiet bool
 	bar   *progressbar.ProgressBar
-	last  string
 }
 
 func newTransitionDisplay(w *os.File, quiet bool) *transitionDisplay {
@@ -76,27 +75,19 @@ func newTransitionDisplay(w *os.File, quiet bool) *transitionDisplay {
 }
 
 func (d *transitionDisplay) update(p livepatch.Progress) {
-	if d.quiet {
+	if d.quiet || !d.tty {
 		return
 	}
-	if d.tty {
-		if d.bar == nil {
-			d.bar = progressbar.NewOptions(p.Total,
-				progressbar.OptionSetWriter(d.w),
-				progressbar.OptionSetDescription(p.Patch+": tasks "+p.Target),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionClearOnFinish())
-		}
-		d.bar.ChangeMax(p.Total)
-		d.bar.Set(p.Done)
-		return
+	if d.bar == nil {
+		d.bar = progressbar.NewOptions(p.Total,
+			progressbar.OptionSetWriter(d.w),
+			progressbar.OptionSetDescription(p.Patch+": tasks "+p.Target),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish())
 	}
-	line := fmt.Sprintf("graft: %s: %d/%d tasks %s", p.Patch, p.Done, p.Total, p.Target)
-	if line != d.last {
-		fmt.Fprintln(d.w, line)
-		d.last = line
-	}
+	d.bar.ChangeMax(p.Total)
+	d.bar.Set(p.Done)
 }
 
 func (d *transitionDisplay) finish() {
