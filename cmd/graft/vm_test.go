@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graft-live/graft/internal/vmtest"
 )
@@ -102,6 +104,30 @@ func TestVMCommand(t *testing.T) {
 		}
 		if string(out) != "marker-42\n" {
 			t.Errorf("stdout = %q, want the script's output only", out)
+		}
+	})
+	t.Run("ctrl-c stops the VM", func(t *testing.T) {
+		bin, err := vmtest.GraftBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := t.TempDir()
+		cmd := exec.Command(bin, "vm", "-q", "--", "sleep", "600")
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		cmd.Process.Signal(syscall.SIGINT)
+		err = cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+			t.Fatalf("graft vm after Ctrl-C: %v, want exit %d", err, exitInterrupted)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("temporary files left: %v", left)
+		}
+		if out, err := exec.Command("pgrep", "-f", "qemu-system-x86_64.*"+tmp).Output(); err == nil {
+			t.Errorf("QEMU still running: %s", out)
 		}
 	})
 	t.Run("dmesg kept", func(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/graft-live/graft/distro/debian"
 )
 
 // compressors maps the magic of a compressed kernel payload inside a bzImage
@@ -116,8 +118,8 @@ func checkKernelELF(name string) error {
 }
 
 // ProbeKVM reports whether QEMU can boot kernel under KVM on this host. The
-// answer is cached for the host's boot (keyed by its boot_id) in the system's
-// temporary directory: a broken KVM can hang for the whole probe timeout.
+// answer is cached for the host's boot (keyed by its boot_id) in the graft
+// cache: a broken KVM can hang for the whole probe timeout.
 func ProbeKVM(ctx context.Context, qemuPath, kernel string) bool {
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
 		return false
@@ -125,7 +127,11 @@ func ProbeKVM(ctx context.Context, qemuPath, kernel string) bool {
 		f.Close()
 	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	cache := filepath.Join(os.TempDir(), "graft-kvm-probe-"+strings.TrimSpace(string(bootID)))
+	dir, err := debian.DefaultCacheDir()
+	if err != nil {
+		return false
+	}
+	cache := filepath.Join(dir, "vm", "kvm-probe-"+strings.TrimSpace(string(bootID)))
 	if b, err := os.ReadFile(cache); err == nil {
 		return string(b) == "ok"
 	}
@@ -135,7 +141,9 @@ func ProbeKVM(ctx context.Context, qemuPath, kernel string) bool {
 		if ok {
 			verdict = "ok"
 		}
-		os.WriteFile(cache, []byte(verdict), 0o644)
+		if os.MkdirAll(filepath.Dir(cache), 0o755) == nil {
+			os.WriteFile(cache, []byte(verdict), 0o644)
+		}
 	}
 	return ok
 }
