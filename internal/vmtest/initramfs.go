@@ -70,7 +70,8 @@ func (ir *Initramfs) WriteFile(name string) error {
 		return err
 	}
 	w := cpio.Newc.Writer(f)
-	if err := cpio.WriteRecordsAndDirs(w, recs); err == nil {
+	err = cpio.WriteRecordsAndDirs(w, recs)
+	if err == nil {
 		err = cpio.WriteTrailer(w)
 	}
 	if cerr := f.Close(); err == nil {

@@ -98,9 +98,7 @@ func moduleDepends(ko string) (deps []string, err error) {
 	}
 	for _, kv := range bytes.Split(data, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok && len(v) > 0 {
-			for _, d := range strings.Split(string(v), ",") {
-				deps = append(deps, d)
-			}
+			deps = append(deps, strings.Split(string(v), ",")...)
 		}
 	}
 	return deps, nil
