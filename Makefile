@@ -20,9 +20,12 @@ build:
 demo: deps build
 	$(GO) run ./internal/cmd/demo
 
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 test: deps vet
 	CI=$${CI:-} $(GO) test $(GOFLAGS) -timeout 80m ./...
