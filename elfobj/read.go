@@ -45,7 +45,7 @@ func Read(r io.ReaderAt) (f *File, err error) {
 	}()
 	ef, err := elf.NewFile(r)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrNotRelocatable, err)
 	}
 	defer ef.Close()
 	if ef.Class != elf.ELFCLASS64 || ef.Data != elf.ELFDATA2LSB || ef.Machine != elf.EM_X86_64 || ef.Type != elf.ET_REL {
