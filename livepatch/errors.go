@@ -22,6 +22,9 @@ var (
 	// ErrSignature means the kernel refused the module's signature (or its
 	// lack of one): module.sig_enforce=1, lockdown, or an unknown key.
 	ErrSignature = errors.New("the kernel refused the module signature")
+	// ErrRefused means the kernel refused to load the module for another
+	// reason; the error carries the kernel's messages.
+	ErrRefused = errors.New("the kernel refused the module")
 	// ErrNotFound means no loaded patch has that name.
 	ErrNotFound = errors.New("no such livepatch")
 	// ErrStalled matches a *StallError.

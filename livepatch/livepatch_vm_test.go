@@ -351,6 +351,21 @@ func TestManage(t *testing.T) {
 			}
 		})
 
+		t.Run("incompatible cumulative patch refused", func(t *testing.T) {
+			defer cleanup(t)
+			mustGraft(t, "apply", fix+"test_klp_state2.ko")
+			r := graft(t, "apply", fix+"test_klp_state.ko")
+			if r.code != 6 || !strings.Contains(r.stderr, "not compatible with the already installed livepatches") {
+				t.Errorf("exit %d, %q; want 6 with the kernel's reason", r.code, r.stderr)
+			}
+			if loaded(t, "test_klp_state") {
+				t.Error("the refused patch is loaded")
+			}
+			if st := status(t); len(st.Patches) != 1 || st.Patches[0].Name != "test_klp_state2" || !st.Patches[0].Enabled {
+				t.Errorf("status after the refusal: %+v", st.Patches)
+			}
+		})
+
 		t.Run("bad input", func(t *testing.T) {
 			tests := []struct {
 				args []string

@@ -135,7 +135,7 @@ func (s *System) load(m *Module, params string) error {
 	case errors.Is(err, unix.ENOEXEC):
 		kind, hint = ErrCorrupt, "the kernel says the module format is invalid"
 	default:
-		kind, hint = errors.New("the kernel refused the module"), "see the kernel messages"
+		kind, hint = ErrRefused, "see the kernel messages"
 	}
 	text := fmt.Sprintf("load %s: %v: %v; %s", m.Path, kind, err, hint)
 	if len(msgs) > 0 {

@@ -71,6 +71,7 @@ var exitCodes = []struct {
 	{livepatch.ErrCorrupt, exitRefused},
 	{livepatch.ErrAlreadyLoaded, exitRefused},
 	{livepatch.ErrSignature, exitRefused},
+	{livepatch.ErrRefused, exitRefused},
 	{livepatch.ErrNotInTransition, exitRefused},
 	{store.ErrNotInstalled, exitNotFound},
 	{store.ErrChecksum, exitRefused},
