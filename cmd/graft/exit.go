@@ -41,7 +41,7 @@ const exitCodeDocs = `graft exits with:
   4    the machine lacks something graft needs (qemu, root, CONFIG_LIVEPATCH)
   5    a livepatch transition did not finish in time (blocking tasks are listed)
   6    the input was refused (not a livepatch, built for another kernel, corrupted, already
-       loaded, signature refused, unsafe change)
+       loaded, signature refused, refused by the kernel with its reason, unsafe change)
   7    graft status --check: a transition is still in progress
   124  graft vm: the guest did not finish before --timeout (last console lines are shown)
   125  graft vm: the VM failed before the command's status was known
