@@ -132,20 +132,23 @@ func TestRoundTrip(t *testing.T) {
 func TestWrittenProgramRuns(t *testing.T) {
 	in := compile(t, "testdata/prog.c", "-O2", "-ffunction-sections", "-fdata-sections", "-fPIE")
 	_, out := roundTrip(t, in)
-	run := func(obj string) string {
-		exe := filepath.Join(t.TempDir(), "prog")
-		if b, err := exec.Command("gcc", "-o", exe, obj).CombinedOutput(); err != nil {
-			t.Fatalf("link %s: %v\n%s", obj, err, b)
-		}
-		b, err := exec.Command(exe).CombinedOutput()
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, b)
-		}
-		return string(b)
-	}
-	if want, got := run(in), run(out); got != want {
+	if want, got := runProgram(t, in), runProgram(t, out); got != want {
 		t.Errorf("program output %q, want %q", got, want)
 	}
+}
+
+// runProgram links obj into a program, runs it and returns its output.
+func runProgram(t *testing.T, obj string) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "prog")
+	if b, err := exec.Command("gcc", "-o", exe, obj).CombinedOutput(); err != nil {
+		t.Fatalf("link %s: %v\n%s", obj, err, b)
+	}
+	b, err := exec.Command(exe).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, b)
+	}
+	return string(b)
 }
 
 // TestSystemObjects round-trips objects found on the machine.
@@ -368,18 +371,7 @@ func TestResolveSectionRelocs(t *testing.T) {
 	if err := f.WriteFile(out); err != nil {
 		t.Fatal(err)
 	}
-	run := func(obj string) string {
-		exe := filepath.Join(t.TempDir(), "prog")
-		if b, err := exec.Command("gcc", "-o", exe, obj).CombinedOutput(); err != nil {
-			t.Fatalf("link %s: %v\n%s", obj, err, b)
-		}
-		b, err := exec.Command(exe).CombinedOutput()
-		if err != nil {
-			t.Fatalf("run: %v\n%s", err, b)
-		}
-		return string(b)
-	}
-	if want, got := run(in), run(out); got != want {
+	if want, got := runProgram(t, in), runProgram(t, out); got != want {
 		t.Errorf("program output %q, want %q", got, want)
 	}
 }

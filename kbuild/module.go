@@ -2,7 +2,6 @@ package kbuild
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,19 +31,8 @@ func BuildModules(ctx context.Context, headersDir, srcDir string, log io.Writer)
 	if err := CheckCompiler(ctx, headersDir); err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	w := io.Writer(&out)
-	if log != nil {
-		w = io.MultiWriter(&out, log)
-	}
-	cmd := exec.CommandContext(ctx, "make", "-C", headersDir, "M="+srcDir,
-		"-j"+strconv.Itoa(runtime.NumCPU()), "modules")
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("kbuild: make modules in %s: %v\n%s", srcDir, err, tailLines(out.String(), 20))
+	if err := run(ctx, "", log, "make", "-C", headersDir, "M="+srcDir, "-j"+strconv.Itoa(runtime.NumCPU()), "modules"); err != nil {
+		return nil, fmt.Errorf("kbuild: modules in %s: %w", srcDir, err)
 	}
 	kos, err := filepath.Glob(filepath.Join(srcDir, "*.ko"))
 	if err != nil {

@@ -1,9 +1,7 @@
 package kbuild_test
 
 import (
-	"bytes"
 	"context"
-	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,29 +11,20 @@ import (
 
 	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/internal/modinfo"
 	"github.com/graft-live/graft/kbuild"
 )
 
-func modinfo(t *testing.T, ko string) map[string]string {
+func modinfoOf(t *testing.T, ko string) map[string]string {
 	t.Helper()
-	f, err := elf.Open(ko)
+	f, err := os.Open(ko)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s := f.Section(".modinfo")
-	if s == nil {
-		t.Fatalf("%s has no .modinfo", ko)
-	}
-	data, err := s.Data()
+	info, err := modinfo.Read(f)
 	if err != nil {
-		t.Fatal(err)
-	}
-	info := map[string]string{}
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		if k, v, ok := strings.Cut(string(kv), "="); ok {
-			info[k] = v
-		}
+		t.Fatalf("%s: %v", ko, err)
 	}
 	return info
 }
@@ -61,7 +50,7 @@ func TestBuildModules(t *testing.T) {
 			if len(kos) != 1 || filepath.Base(kos[0]) != name+".ko" {
 				t.Fatalf("built %q", kos)
 			}
-			info := modinfo(t, kos[0])
+			info := modinfoOf(t, kos[0])
 			if info["livepatch"] != "Y" {
 				t.Errorf("modinfo livepatch = %q, want Y", info["livepatch"])
 			}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
-	"io"
 	"os"
 	"strings"
+
+	"github.com/graft-live/graft/internal/modinfo"
 )
 
 // signatureMagic ends a signed module (scripts/sign-file appends it).
@@ -61,15 +62,10 @@ func Inspect(path string) (m *Module, err error) {
 			return nil, fmt.Errorf("%s: %w: section %s ends past the end of the file", path, ErrCorrupt, s.Name)
 		}
 	}
-	sec := f.Section(".modinfo")
-	if sec == nil {
-		return nil, fmt.Errorf("%s: %w: no .modinfo section (not a kernel module)", path, ErrCorrupt)
-	}
-	raw, err := io.ReadAll(sec.Open())
+	info, err := modinfo.Read(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrCorrupt, err)
 	}
-	info := parseModinfo(raw)
 	m = &Module{
 		Path:      path,
 		Name:      info["name"],
@@ -82,19 +78,6 @@ func Inspect(path string) (m *Module, err error) {
 		return nil, fmt.Errorf("%s: %w: modinfo has no name or vermagic", path, ErrCorrupt)
 	}
 	return m, nil
-}
-
-func parseModinfo(raw []byte) map[string]string {
-	info := map[string]string{}
-	for _, kv := range bytes.Split(raw, []byte{0}) {
-		if k, v, ok := strings.Cut(string(kv), "="); ok {
-			if prev, dup := info[k]; dup {
-				v = prev + "," + v
-			}
-			info[k] = v
-		}
-	}
-	return info
 }
 
 // Check refuses a module that is not a livepatch or was built for another

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func (s *System) Apply(ctx context.Context, path string, opts Options) (*Module,
 	if err := m.Check(release); err != nil {
 		return nil, err
 	}
-	if loaded, _ := s.LoadedModules(); contains(loaded, m.Name) {
+	if loaded, _ := s.LoadedModules(); slices.Contains(loaded, m.Name) {
 		return m, fmt.Errorf("%s: %w: module %s is loaded ('graft status' shows it; 'graft revert %s' removes it)", path, ErrAlreadyLoaded, m.Name, m.Name)
 	}
 	if err := s.load(m, opts.Params); err != nil {
@@ -217,7 +218,7 @@ func (s *System) Revert(ctx context.Context, name string, opts Options) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		loaded, _ := s.LoadedModules()
-		if !contains(loaded, name) {
+		if !slices.Contains(loaded, name) {
 			return fmt.Errorf("%w: %s ('graft status' lists the loaded patches)", ErrNotFound, name)
 		}
 	case err != nil:
@@ -324,7 +325,7 @@ func (s *System) RevertOrder() ([]string, error) {
 		return nil, err
 	}
 	for _, m := range mods {
-		if !contains(names, m) {
+		if !slices.Contains(names, m) {
 			names = append(names, m)
 		}
 	}
@@ -349,13 +350,4 @@ func (s *System) Force(name string) error {
 		return fmt.Errorf("force %s: %w", name, err)
 	}
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -145,11 +146,11 @@ func compareEntity(a, b *index, da, db *description) (*Change, *Finding) {
 		if pa.nobits != pb.nobits {
 			return &Change{Name: e.name, Kind: Object, Status: Changed, Symbols: names(e.syms), Reasons: []string{"moved between zero-initialized and initialized data"}}, nil
 		}
-		if bytes.Equal(pa.code, pb.code) && equalStrings(pa.relocs, pb.relocs) {
+		if bytes.Equal(pa.code, pb.code) && slices.Equal(pa.relocs, pb.relocs) {
 			return nil, nil
 		}
 		reasons := []string{"initial value changed"}
-		if !equalStrings(pa.relocs, pb.relocs) {
+		if !slices.Equal(pa.relocs, pb.relocs) {
 			reasons = append(reasons, referenceReasons(pa.relocs, pb.relocs)...)
 		}
 		return &Change{Name: e.name, Kind: Object, Status: Changed, Symbols: names(e.syms), Reasons: reasons}, nil
@@ -163,7 +164,7 @@ func compareEntity(a, b *index, da, db *description) (*Change, *Finding) {
 		body, refs := false, false
 		for i := range da.parts {
 			pa, pb := da.parts[i], db.parts[i]
-			sameRefs := equalStrings(pa.relocs, pb.relocs)
+			sameRefs := slices.Equal(pa.relocs, pb.relocs)
 			sameCode := bytes.Equal(pa.code, pb.code)
 			if sameRefs && !sameCode && lineOnly(pa, pb) {
 				continue
@@ -214,18 +215,6 @@ func suffixes(ps []part) map[string]bool {
 		m[p.suffix] = true
 	}
 	return m
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func dedup(xs []string) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/dwarf"
 	"debug/elf"
+	"slices"
 	"sort"
 
 	"github.com/graft-live/graft/elfobj"
@@ -109,7 +110,9 @@ func inlinedCallees(f *elfobj.File) (m map[string][]string) {
 		case dwarf.TagInlinedSubroutine:
 			if o, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok && len(stack) > 0 {
 				if outer := enclosing(stack); outer != "" && names[o] != "" {
-					m[outer] = appendUnique(m[outer], names[o])
+					if !slices.Contains(m[outer], names[o]) {
+						m[outer] = append(m[outer], names[o])
+					}
 				}
 			}
 		}
@@ -135,13 +138,4 @@ func enclosing(stack []string) string {
 		}
 	}
 	return ""
-}
-
-func appendUnique(xs []string, x string) []string {
-	for _, v := range xs {
-		if v == x {
-			return xs
-		}
-	}
-	return append(xs, x)
 }

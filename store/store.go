@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -221,7 +222,7 @@ func (s *Store) Boot(ctx context.Context, sys *livepatch.System, opts livepatch.
 	loaded, _ := sys.LoadedModules()
 	var errs []error
 	for _, e := range man.Patches {
-		if containsName(loaded, e.Name) {
+		if slices.Contains(loaded, e.Name) {
 			res.Skipped = append(res.Skipped, e.Name)
 			continue
 		}
@@ -246,15 +247,6 @@ func (s *Store) disabledByCmdline() bool {
 	}
 	for _, f := range strings.Fields(string(b)) {
 		if f == "graft.enable=0" {
-			return true
-		}
-	}
-	return false
-}
-
-func containsName(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
 			return true
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -107,9 +106,7 @@ installed, or when the kernel command line has graft.enable=0.`,
 			res, err := store.Open(dir).Boot(cmd.Context(), livepatch.Open(), opts)
 			if res != nil {
 				if asJSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if jerr := enc.Encode(res); jerr != nil {
+					if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
 						return jerr
 					}
 				} else {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -86,9 +85,7 @@ func newKernelListCmd() *cobra.Command {
 				if entries == nil {
 					entries = []*kernelEntry{}
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+				return writeJSON(cmd.OutOrStdout(), entries)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "RELEASE\tVERSION\tCACHED\tDEFAULT")
@@ -167,9 +164,7 @@ fetch leaves nothing that looks complete, and several graft processes may fetch 
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(tree)
+				return writeJSON(cmd.OutOrStdout(), tree)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in %s\n", k, tree.Parts, tree.Dir)
 			return nil

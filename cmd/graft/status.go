@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -45,9 +44,7 @@ progress, 5 when stalled.`,
 			out := cmd.OutOrStdout()
 			switch {
 			case asJSON || format == "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(out, st)
 			case format == "prometheus":
 				return st.WritePrometheus(out)
 			case format == "text" || format == "":

@@ -123,7 +123,13 @@ func TestFetch(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Kernel != k {
 		t.Errorf("List = %+v, %v", list, err)
 	}
-	entries, _ := os.ReadDir(tr.Dir)
+	noTemporaries(t, tr.Dir)
+}
+
+// noTemporaries fails if a fill left a temporary directory in dir.
+func noTemporaries(t *testing.T, dir string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temporary %s left in the cache", e.Name())
@@ -161,12 +167,7 @@ func TestFetchInterrupted(t *testing.T) {
 	if err != nil || tr.Parts != Image {
 		t.Fatalf("fetch after the interruption: %v, %v", tr.Parts, err)
 	}
-	entries, _ := os.ReadDir(tr.Dir)
-	for _, e := range entries {
-		if strings.Contains(e.Name(), ".tmp-") {
-			t.Errorf("stale %s left in the cache", e.Name())
-		}
-	}
+	noTemporaries(t, tr.Dir)
 }
 
 func TestPackage(t *testing.T) {

@@ -1,14 +1,15 @@
 package vmtest
 
 import (
-	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/graft-live/graft/internal/modinfo"
 )
 
 // ErrUnknownModule means a kernel module asked for with --module is not in
@@ -75,31 +76,19 @@ func Modules(modulesDir string, names []string) (files []File, order []string, e
 
 func moduleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
 
-// moduleDepends reads the "depends=" entry of a module's .modinfo section.
-func moduleDepends(ko string) (deps []string, err error) {
-	defer func() {
-		// debug/elf can panic on malformed input.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("read %s: malformed ELF: %v", ko, r)
-		}
-	}()
-	f, err := elf.Open(ko)
+// moduleDepends reads the "depends=" entry of a module's modinfo.
+func moduleDepends(ko string) ([]string, error) {
+	f, err := os.Open(ko)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ko, err)
 	}
 	defer f.Close()
-	s := f.Section(".modinfo")
-	if s == nil {
-		return nil, fmt.Errorf("%s has no .modinfo section", ko)
-	}
-	data, err := s.Data()
+	info, err := modinfo.Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ko, err)
 	}
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok && len(v) > 0 {
-			deps = append(deps, strings.Split(string(v), ",")...)
-		}
+	if info["depends"] == "" {
+		return nil, nil
 	}
-	return deps, nil
+	return strings.Split(info["depends"], ","), nil
 }
