@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -52,7 +51,7 @@ func CheckCompiler(ctx context.Context, headersDir string) error {
 		return fmt.Errorf("kbuild: %s is not a prepared headers tree: %w", headersDir, err)
 	}
 	cc := compilerFor(headersDir)
-	out, err := exec.CommandContext(ctx, cc, "--version").Output()
+	out, err := execCommand(ctx, cc, "--version").Output()
 	if err != nil {
 		return fmt.Errorf("kbuild: the kernel was built with %q but %s is not available (install it, e.g. apt-get install %s): %w", want, cc, cc, err)
 	}
@@ -99,12 +98,4 @@ func configString(config, key string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not set in %s", key, config)
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

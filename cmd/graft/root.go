@@ -33,6 +33,7 @@ Every command has --help with examples. Exit codes are listed in 'graft help exi
 		newExitCodesHelp(),
 		newKernelCmd(),
 		newVMCmd(),
+		newBuildCmd(),
 		newDiffCmd(),
 		newApplyCmd(),
 		newRevertCmd(),

@@ -1,0 +1,187 @@
+package build
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/graft-live/graft/elfobj"
+	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/klp"
+	"github.com/graft-live/graft/objdiff"
+)
+
+// diff compares every pair and keeps the units that changed.
+func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
+	objdiff.TuneGC()
+	var units []*unit
+	for _, p := range pairs {
+		object := "vmlinux"
+		if p.orig.Module != "" {
+			object = kernel.ModuleName(p.orig.Module)
+		}
+		ru := Unit{Path: p.spec.Path, Object: object}
+		origA, err := elfobj.Open(p.orig.File)
+		if err != nil {
+			return nil, err
+		}
+		patchedA, err := elfobj.Open(p.patched.File)
+		if err != nil {
+			return nil, err
+		}
+		res := objdiff.Compare(origA, patchedA)
+		if len(res.Changes) == 0 && len(res.Errors) == 0 {
+			b.rep.Units = append(b.rep.Units, ru)
+			continue
+		}
+		ru.Changed = true
+		b.rep.Units = append(b.rep.Units, ru)
+		u := &unit{pair: p, object: object, diff: res}
+		// Fresh copies for klp: objdiff keeps its own.
+		if u.orig, err = elfobj.Open(p.orig.File); err != nil {
+			return nil, err
+		}
+		if u.patched, err = elfobj.Open(p.patched.File); err != nil {
+			return nil, err
+		}
+		u.orig.ResolveSectionRelocs()
+		u.patched.ResolveSectionRelocs()
+		u.og, u.pg = newGraph(u.orig), newGraph(u.patched)
+		b.selectUnit(u)
+		if len(u.carry) > 0 {
+			units = append(units, u)
+		}
+	}
+	return units, nil
+}
+
+// module is what the extraction produced, ready to link.
+type module struct {
+	objects []*elfobj.File
+	funcs   []klp.Func
+	ns      []string
+}
+
+// extract takes the carried code of every unit out of its patched object.
+func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
+	exports, err := b.target.ReadExports()
+	if err != nil {
+		return nil, err
+	}
+	syms := &symbols{cache: b.cache, target: b.target, exports: exports, modules: map[string]*kernel.Table{},
+		defined: map[string]bool{}, namespaces: map[string]bool{}}
+	for _, u := range units {
+		for name := range u.carry {
+			if s := u.pg.sym(name); s != nil && s.Bind != elf.STB_LOCAL && !u.redirect[name] {
+				syms.defined[name] = true
+			}
+		}
+	}
+	layout, err := b.layout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := &module{}
+	refs := map[string]klp.Ref{}
+	for i, u := range units {
+		res, err := newResolver(ctx, syms, u)
+		if err != nil {
+			return nil, err
+		}
+		if built, err := b.checkBuilt(u, res); err != nil || !built {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		in := &klp.Unit{Name: u.spec.Path, Patched: u.patched, Resolver: res, Layout: layout, Prefix: fmt.Sprintf("graft%d_", i)}
+		for name := range u.carry {
+			in.Carry = append(in.Carry, name)
+		}
+		sort.Strings(in.Carry)
+		var redirects []string
+		for name := range u.redirect {
+			redirects = append(redirects, name)
+		}
+		sort.Strings(redirects)
+		for _, name := range redirects {
+			oldName, local, err := res.origName(u.pg.sym(name))
+			if err != nil {
+				return nil, err
+			}
+			pos, err := res.loc.Sympos(oldName, local)
+			if err != nil {
+				return nil, fmt.Errorf("%s: replace %s: %w", u.spec.Path, name, err)
+			}
+			in.Redirects = append(in.Redirects, klp.Redirect{Symbol: name, Object: u.object, OldName: oldName, Sympos: pos})
+			b.rep.Functions = append(b.rep.Functions, Function{Object: u.object, Name: oldName, Sympos: pos, Unit: u.spec.Path, Reasons: u.carry[name]})
+		}
+		out, err := klp.Extract(in)
+		if err != nil {
+			if errors.Is(err, klp.ErrUnsupported) {
+				b.rep.finding(Finding{ID: "unsupported", Severity: SeverityError, Where: u.spec.Path, Message: err.Error()})
+				continue
+			}
+			return nil, err
+		}
+		for i := range b.rep.Units {
+			if b.rep.Units[i].Path == u.spec.Path {
+				b.rep.Units[i].Carried = out.Carried
+			}
+		}
+		b.rep.Notes = append(b.rep.Notes, out.Notes...)
+		for _, r := range out.Refs {
+			refs[r.SymbolName()] = r
+		}
+		m.objects = append(m.objects, out.Object)
+		m.funcs = append(m.funcs, out.Funcs...)
+	}
+	for _, r := range refs {
+		if r.Extern {
+			b.rep.Externs = append(b.rep.Externs, r.Name)
+		} else {
+			b.rep.Relocations = append(b.rep.Relocations, r)
+		}
+	}
+	for ns := range syms.namespaces {
+		m.ns = append(m.ns, ns)
+	}
+	if syms.vmlinux != nil {
+		b.rep.Symbols = append(b.rep.Symbols, "vmlinux: "+syms.vmlinux.Source)
+	}
+	for name, t := range syms.modules {
+		b.rep.Symbols = append(b.rep.Symbols, name+": "+t.Source)
+	}
+	sort.Strings(b.rep.Symbols)
+	if len(m.funcs) == 0 && len(b.rep.errors()) == 0 {
+		return nil, fmt.Errorf("%w: the changed code replaces no function of the running kernel", ErrNoChanges)
+	}
+	return m, nil
+}
+
+// checkBuilt refuses a unit whose functions are not in its object in the
+// target: the configuration does not build it there.
+func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
+	t, err := res.syms.table(res.ctx, u.object)
+	if err != nil {
+		return false, err
+	}
+	funcs, found := 0, 0
+	for _, s := range u.orig.Symbols {
+		if s.Type == elf.STT_FUNC && s.Section != nil && !inSection(s, ".init.", ".exit.") {
+			funcs++
+			if len(t.Lookup(s.Name)) > 0 {
+				found++
+			}
+		}
+	}
+	if funcs > 0 && found == 0 {
+		b.rep.finding(Finding{ID: "not-built", Severity: SeverityError, Where: u.spec.Path,
+			Message:    fmt.Sprintf("none of its functions is in %s (%s): the target kernel's configuration does not build it there", u.object, t.Source),
+			Suggestion: "check the target kernel's configuration"})
+		return false, nil
+	}
+	return true, nil
+}
