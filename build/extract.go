@@ -38,6 +38,9 @@ func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 		}
 		ru.Changed = true
 		b.rep.Units = append(b.rep.Units, ru)
+		if err := b.checkLayouts(p); err != nil {
+			return nil, err
+		}
 		u := &unit{pair: p, object: object, diff: res}
 		// Fresh copies for klp: objdiff keeps its own.
 		if u.orig, err = elfobj.Open(p.orig.File); err != nil {

@@ -121,7 +121,7 @@ func (e *extractor) mapReloc(r elfobj.Reloc, exact bool) (elfobj.Reloc, error) {
 		r.Sym = e.absSymbol(sym)
 		return r, nil
 	case sym.Type == elf.STT_SECTION:
-		p := e.pieceAt(sym.Section, targetPos(r, exact), true)
+		p := e.pieceAt(sym.Section, e.targetPos(r, exact), true)
 		if p == nil && len(e.pieces[sym.Section]) == 1 && len(e.bySection[sym.Section]) == 0 {
 			p = e.pieces[sym.Section][0]
 		}

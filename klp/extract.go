@@ -271,7 +271,7 @@ func (e *extractor) need(from *elfobj.Section, r elfobj.Reloc, exact bool) error
 		}
 		return e.resolve(sym)
 	case sym.Type == elf.STT_SECTION:
-		return e.needSection(from, sym.Section, targetPos(r, exact))
+		return e.needSection(from, sym.Section, e.targetPos(r, exact))
 	case e.pieceAt(sym.Section, int64(sym.Value), false) != nil:
 		return nil
 	case e.copyable(sym):
@@ -306,23 +306,47 @@ func (e *extractor) needSection(from, sec *elfobj.Section, pos int64) error {
 	return nil
 }
 
-// targetPos is where a relocation points in its symbol's section. Fields
-// of PC-relative relocations in code sit 4 bytes before the end of the
-// instruction, which the addend compensates for; in data (exact) the
-// addend is the offset itself.
-func targetPos(r elfobj.Reloc, exact bool) int64 {
+// targetPos is where a relocation points in its symbol's section. In data
+// (exact) the addend is the offset itself. A PC-relative field in an
+// instruction is followed by the rest of the instruction, which the addend
+// compensates for: 4 bytes for the field itself, and up to 4 more for an
+// immediate operand after it (cmpb $0, x(%rip) has one). The target is the
+// first of those positions that lands in a carried piece or a symbol.
+func (e *extractor) targetPos(r elfobj.Reloc, exact bool) int64 {
 	pos := r.Addend
 	if r.Sym != nil && r.Sym.Type != elf.STT_SECTION {
 		pos += int64(r.Sym.Value)
 	}
-	if exact {
+	if exact || !pcRelative(r.Type) {
 		return pos
 	}
-	switch r.Type {
-	case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_GOTPCREL, elf.R_X86_64_GOTPCRELX, elf.R_X86_64_REX_GOTPCRELX:
-		pos += 4
+	if r.Sym == nil || r.Sym.Section == nil {
+		return pos + 4
 	}
-	return pos
+	for k := int64(4); k <= 8; k++ {
+		if e.pieceAt(r.Sym.Section, pos+k, false) != nil || e.symbolAt(r.Sym.Section, pos+k) != nil {
+			return pos + k
+		}
+	}
+	return pos + 4
+}
+
+func pcRelative(t elf.R_X86_64) bool {
+	switch t {
+	case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_GOTPCREL, elf.R_X86_64_GOTPCRELX, elf.R_X86_64_REX_GOTPCRELX:
+		return true
+	}
+	return false
+}
+
+// symbolAt returns the function or data symbol of sec that covers off.
+func (e *extractor) symbolAt(sec *elfobj.Section, off int64) *elfobj.Symbol {
+	for _, s := range e.bySection[sec] {
+		if off >= int64(s.Value) && off < int64(s.Value+s.Size) {
+			return s
+		}
+	}
+	return nil
 }
 
 // copyable reports data that the module carries a copy of rather than
@@ -413,7 +437,7 @@ func (e *extractor) anchored(r elfobj.Reloc) bool {
 	if r.Sym == nil || r.Sym.Section == nil {
 		return false
 	}
-	return e.pieceAt(r.Sym.Section, targetPos(r, true), true) != nil
+	return e.pieceAt(r.Sym.Section, e.targetPos(r, true), true) != nil
 }
 
 // checkUnknown refuses a section that graft does not know and that holds
