@@ -114,6 +114,9 @@ func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched 
 	if origErr != nil && len(origFailed) == 0 {
 		return nil, origErr
 	}
+	if patchedErr != nil && len(patchedFailed) == 0 {
+		return nil, fmt.Errorf("the patched source does not compile: %w", patchedErr)
+	}
 	pfailed := map[string]bool{}
 	for _, f := range patchedFailed {
 		pfailed[f] = true
@@ -148,13 +151,7 @@ func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched 
 		}
 	}
 	if len(broken) > 0 {
-		if patchedErr == nil {
-			patchedErr = fmt.Errorf("no output")
-		}
 		return nil, fmt.Errorf("the patched source does not compile: %w", patchedErr)
-	}
-	if patchedErr != nil && len(patchedFailed) == 0 {
-		return nil, patchedErr
 	}
 	return out, nil
 }

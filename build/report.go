@@ -168,6 +168,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if r.Module == "" {
+		return nil
+	}
 	var total float64
 	var parts []string
 	for _, s := range r.Stages {

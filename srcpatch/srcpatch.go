@@ -139,7 +139,8 @@ func (a *applier) resolve(patchName, name string, isNew bool) (string, error) {
 			return "", fmt.Errorf("%s: %w: file name %q leaves the tree", patchName, ErrDoesNotApply, name)
 		}
 		if (!isNew && a.exists(p)) || (isNew && a.dirExists(path.Dir(p))) {
-			if strip > 0 {
+			// a/ and b/ are the usual prefixes of diff and git: not worth a note.
+			if strip > 1 || strip == 1 && !strings.HasPrefix(name, "a/") && !strings.HasPrefix(name, "b/") {
 				a.notes = append(a.notes, fmt.Sprintf("%s: %s is %s in the tree (-p%d)", patchName, name, p, strip))
 			}
 			return p, nil
