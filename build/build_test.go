@@ -102,7 +102,7 @@ func TestBadInput(t *testing.T) {
 		patch string
 		check func(t *testing.T, err error, rep *build.Report)
 	}{{
-		name: "hunk does not apply",
+		name:  "hunk does not apply",
 		patch: "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -8,3 +8,3 @@\n {\n-\tseq_puts(m, no_such_thing);\n+\tseq_puts(m, \"x\");\n \tseq_putc(m, '\\n');\n",
 		check: func(t *testing.T, err error, _ *build.Report) {
 			var he *srcpatch.HunkError
