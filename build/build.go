@@ -31,7 +31,8 @@ type Options struct {
 	// NoReplace builds a patch that stacks on earlier ones instead of
 	// replacing them (atomic replace is the default).
 	NoReplace bool
-	// SignKey and SignCert sign the module (PEM files); both or neither.
+	// SignKey and SignCert sign the module (PEM files; SignCert may be
+	// empty when SignKey holds the certificate too).
 	SignKey, SignCert string
 	// AllowCompilerMismatch builds with a compiler other than the one that
 	// built the kernel.
@@ -85,8 +86,8 @@ func (o *Options) check() error {
 	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
 		return fmt.Errorf("%w: output %s is a directory", ErrBadInput, o.Output)
 	}
-	if (o.SignKey == "") != (o.SignCert == "") {
-		return fmt.Errorf("%w: signing needs both a key and a certificate", ErrBadInput)
+	if o.SignKey == "" && o.SignCert != "" {
+		return fmt.Errorf("%w: signing needs a private key", ErrBadInput)
 	}
 	if o.MaxObjects <= 0 {
 		o.MaxObjects = DefaultMaxObjects

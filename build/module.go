@@ -101,7 +101,15 @@ func (b *builder) link(ctx context.Context, m *module) error {
 	}
 	data := out.Bytes()
 	if b.opts.SignKey != "" {
-		if data, err = klp.Sign(data, b.opts.SignKey, b.opts.SignCert, "sha256"); err != nil {
+		cfg, err := b.target.ReadConfig()
+		if err != nil {
+			return err
+		}
+		signer, err := klp.LoadSigner(b.opts.SignKey, b.opts.SignCert, cfg.String("CONFIG_MODULE_SIG_HASH"))
+		if err != nil {
+			return err
+		}
+		if data, err = signer.Sign(data); err != nil {
 			return err
 		}
 		b.rep.Signed = true

@@ -56,11 +56,7 @@ it is also written as JSON beside the module (OUT.json).`,
 				opts.Kernel = kernel.ParseSpec(release)
 			}
 			if sign != "" {
-				key, cert, ok := strings.Cut(sign, ",")
-				if !ok {
-					return usageError{fmt.Errorf("--sign wants KEY,CERT")}
-				}
-				opts.SignKey, opts.SignCert = key, cert
+				opts.SignKey, opts.SignCert, _ = strings.Cut(sign, ",")
 			}
 			if verbose {
 				opts.Log = os.Stderr
@@ -89,7 +85,7 @@ it is also written as JSON beside the module (OUT.json).`,
 	f.StringVarP(&opts.Output, "output", "o", "", "module file to write (default NAME.ko)")
 	f.StringVar(&opts.Name, "name", "", "module name (default livepatch-PATCH, from the first patch's file name)")
 	f.BoolVar(&opts.NoReplace, "no-replace", false, "stack on earlier livepatches instead of replacing them (atomic replace is the default)")
-	f.StringVar(&sign, "sign", "", "sign the module with `KEY,CERT` (PEM files)")
+	f.StringVar(&sign, "sign", "", "sign the module with `KEY[,CERT]` (PEM files; one file may hold both)")
 	f.BoolVar(&opts.AllowCompilerMismatch, "allow-compiler-mismatch", false, "build with a compiler other than the one that built the kernel")
 	f.StringArrayVar(&opts.Allow, "allow", nil, "do not stop at findings with this `ID` (repeatable; the report records it)")
 	f.IntVar(&opts.MaxObjects, "max-objects", build.DefaultMaxObjects, "most objects a header change may compile")
