@@ -1,11 +1,15 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/graft-live/graft/elfobj"
 	"github.com/graft-live/graft/kernel"
@@ -158,6 +162,7 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		b.rep.Symbols = append(b.rep.Symbols, name+": "+t.Source)
 	}
 	sort.Strings(b.rep.Symbols)
+	b.checkModuleReload(units)
 	if len(m.funcs) == 0 && len(b.rep.errors()) == 0 {
 		return nil, fmt.Errorf("%w: the changed code replaces no function of the running kernel", ErrNoChanges)
 	}
@@ -187,4 +192,33 @@ func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// checkModuleReload warns about a kernel limit that applies to patches of
+// loadable modules: kernels before the livepatch core learnt to clear klp
+// relocations when a patched module goes (klp_clear_object_relocs) refuse
+// to load the module again while the patch is applied. The target's own
+// source says which kind it is.
+func (b *builder) checkModuleReload(units []*unit) {
+	mods := map[string]bool{}
+	for _, u := range units {
+		if u.object != "vmlinux" {
+			mods[u.object] = true
+		}
+	}
+	if len(mods) == 0 {
+		return
+	}
+	src, err := os.ReadFile(filepath.Join(b.target.SourceDir, "kernel", "livepatch", "core.c"))
+	if err != nil || bytes.Contains(src, []byte("klp_clear_object_relocs")) {
+		return
+	}
+	var names []string
+	for m := range mods {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	b.rep.finding(Finding{ID: "module-reload", Severity: SeverityWarning, Where: strings.Join(names, ", "),
+		Message:    "this kernel does not clear klp relocations when a patched module is removed: while the patch is applied, the module loads once (before or after the patch) but cannot be unloaded and loaded again",
+		Suggestion: "revert the patch before reloading the module"})
 }

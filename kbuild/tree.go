@@ -370,6 +370,9 @@ func (t *Tree) Compile(ctx context.Context, objs []string, outDir string, opts C
 	return built, nil, nil
 }
 
+// ErrCompile matches a *CompileError.
+var ErrCompile = errors.New("compile error")
+
 // CompileError is a compile that failed; Error carries the compiler's
 // messages.
 type CompileError struct {
@@ -382,6 +385,9 @@ func (e *CompileError) Error() string {
 }
 
 func (e *CompileError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrCompile) true.
+func (e *CompileError) Is(target error) bool { return target == ErrCompile }
 
 // takeObject moves a built object out of the tree and reads its .cmd file.
 func (t *Tree) takeObject(rel, built, outDir string) (Object, error) {

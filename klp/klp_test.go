@@ -227,7 +227,7 @@ func TestConvert(t *testing.T) {
 
 func TestKlpSymObject(t *testing.T) {
 	for name, want := range map[string]string{
-		".klp.sym.vmlinux.saved_command_line,0": "vmlinux",
+		".klp.sym.vmlinux.saved_command_line,0":  "vmlinux",
 		".klp.sym.ext4.ext4_fill_super.isra.0,2": "ext4",
 		".klp.sym.vmlinux.foo":                   "",
 		".klp.sym.vmlinux.foo,x":                 "",

@@ -9,11 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-live/graft/build"
 	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/elfobj"
 	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/kbuild"
+	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/klp"
 	"github.com/graft-live/graft/livepatch"
 	"github.com/graft-live/graft/objdiff"
+	"github.com/graft-live/graft/srcpatch"
 	"github.com/graft-live/graft/store"
 )
 
@@ -26,7 +31,7 @@ const (
 	exitNotFound    = 3   // a named thing does not exist: kernel release, file, patch
 	exitEnvironment = 4   // the machine lacks something: qemu, root, CONFIG_LIVEPATCH
 	exitStalled     = 5   // a livepatch transition did not finish in time
-	exitRefused     = 6   // the input was refused: not a livepatch, wrong kernel, unsafe change
+	exitRefused     = 6   // the input was refused: not a livepatch, wrong kernel, a patch that does not apply or compile, unsafe change
 	exitInProgress  = 7   // graft status --check: a transition is still in progress
 	exitTimeout     = 124 // graft vm: the guest did not finish before --timeout
 	exitVMFailed    = 125 // graft vm: the VM itself failed, the command's status is unknown
@@ -38,10 +43,12 @@ const exitCodeDocs = `graft exits with:
   1    failure not covered below (the message says what failed)
   2    bad flags or arguments
   3    something named does not exist (kernel release, file, patch)
-  4    the machine lacks something graft needs (qemu, root, CONFIG_LIVEPATCH)
+  4    the machine lacks something graft needs (qemu, root, CONFIG_LIVEPATCH, the compiler
+       that built the kernel, the kernel's symbols)
   5    a livepatch transition did not finish in time (blocking tasks are listed)
   6    the input was refused (not a livepatch, built for another kernel, corrupted, already
-       loaded, signature refused, refused by the kernel with its reason, unsafe change)
+       loaded, signature refused, refused by the kernel with its reason; a patch that does not
+       apply or compile, changes nothing, or makes a change a livepatch cannot make)
   7    graft status --check: a transition is still in progress
   124  graft vm: the guest did not finish before --timeout (last console lines are shown)
   125  graft vm: the VM failed before the command's status was known
@@ -79,6 +86,17 @@ var exitCodes = []struct {
 	{os.ErrPermission, exitEnvironment},
 	{objdiff.ErrIncompatible, exitRefused},
 	{elfobj.ErrNotRelocatable, exitRefused},
+	{build.ErrBadInput, exitUsage},
+	{build.ErrRefused, exitRefused},
+	{build.ErrNoChanges, exitRefused},
+	{srcpatch.ErrNotAPatch, exitRefused},
+	{srcpatch.ErrDoesNotApply, exitRefused},
+	{srcpatch.ErrUnsupported, exitRefused},
+	{kbuild.ErrCompile, exitRefused},
+	{kbuild.ErrCompilerMismatch, exitEnvironment},
+	{kernel.ErrNoSymbols, exitEnvironment},
+	{kernel.ErrNoModule, exitNotFound},
+	{klp.ErrUnsupported, exitRefused},
 	// graft:exit-codes (sentinel → code, one per line; keep this marker)
 }
 
