@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -169,12 +170,26 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 	return m, nil
 }
 
-// checkBuilt refuses a unit whose functions are not in its object in the
-// target: the configuration does not build it there.
+// checkBuilt refuses a unit that the target does not build into its
+// object: with translation units in the symbols, no unit has its file
+// name; without, none of its functions is there by name. A unit compiled
+// only because it includes a changed header is skipped with a note.
 func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
 	t, err := res.syms.table(res.ctx, u.object)
+	if errors.Is(err, kernel.ErrNoModule) {
+		return b.notBuilt(u, fmt.Sprintf("the target kernel has no module %s", u.object)), nil
+	}
 	if err != nil {
 		return false, err
+	}
+	if t.HasUnits() {
+		file := path.Base(u.source())
+		for _, name := range t.Units {
+			if name == file {
+				return true, nil
+			}
+		}
+		return b.notBuilt(u, fmt.Sprintf("%s has no translation unit %s (%s)", u.object, file, t.Source)), nil
 	}
 	funcs, found := 0, 0
 	for _, s := range u.orig.Symbols {
@@ -186,12 +201,22 @@ func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
 		}
 	}
 	if funcs > 0 && found == 0 {
-		b.rep.finding(Finding{ID: "not-built", Severity: SeverityError, Where: u.spec.Path,
-			Message:    fmt.Sprintf("none of its functions is in %s (%s): the target kernel's configuration does not build it there", u.object, t.Source),
-			Suggestion: "check the target kernel's configuration"})
-		return false, nil
+		return b.notBuilt(u, fmt.Sprintf("none of its functions is in %s (%s)", u.object, t.Source)), nil
 	}
 	return true, nil
+}
+
+// notBuilt records a unit that the target does not build and returns
+// false.
+func (b *builder) notBuilt(u *unit, why string) bool {
+	if u.spec.Header {
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: not built by this kernel's configuration (%s); skipped", u.spec.Path, why))
+		return false
+	}
+	b.rep.finding(Finding{ID: "not-built", Severity: SeverityError, Where: u.spec.Path,
+		Message:    why + ": the target kernel's configuration does not build this file",
+		Suggestion: "check that the patch is for this kernel and its configuration"})
+	return false
 }
 
 // checkModuleReload warns about a kernel limit that applies to patches of

@@ -1,17 +1,20 @@
 package build
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-live/graft/srcpatch"
 )
@@ -102,23 +105,18 @@ func (b *builder) objects(ctx context.Context, applied *srcpatch.Result) ([]objS
 	return append(objs, extra...), nil
 }
 
-var includeLine = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"]`)
-
 // includePath is where <...> includes resolve for x86-64 (the -I order of
 // kbuild, without the generated directories).
 var includePath = []string{"arch/x86/include", "include", "arch/x86/include/uapi", "include/uapi"}
 
 // includers returns the .c files of the source tree that include any of
 // headers, directly or through other headers, sorted. It reads the
-// #include lines of every C file and header (conditionals are not
-// evaluated, so it may list more than the configuration compiles).
+// #include lines of every C file and header, in parallel (conditionals are
+// not evaluated, so it may list more than the configuration compiles).
 func includers(ctx context.Context, root string, headers []string) ([]string, error) {
-	incl := map[string][]string{} // header -> files that include it
+	var files []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
@@ -129,22 +127,46 @@ func includers(ctx context.Context, root string, headers []string) ([]string, er
 			}
 			return nil
 		}
-		if !strings.HasSuffix(rel, ".c") && !strings.HasSuffix(rel, ".h") {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for _, m := range includeLine.FindAllSubmatch(data, -1) {
-			if h := resolveInclude(root, rel, string(m[1]), string(m[2])); h != "" {
-				incl[h] = append(incl[h], rel)
-			}
+		if strings.HasSuffix(rel, ".c") || strings.HasSuffix(rel, ".h") {
+			files = append(files, rel)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find the files that include %s: %w", strings.Join(headers, ", "), err)
+	}
+	res := newIncludeResolver(root)
+	edges := make([][]string, len(files)) // the headers each file includes
+	var g errgroup.Group
+	workers := runtime.NumCPU()
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			var buf []byte
+			for i := w; i < len(files); i += workers {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				var err error
+				if buf, err = readInto(buf[:0], filepath.Join(root, files[i])); err != nil {
+					return err
+				}
+				for _, inc := range includeNames(buf) {
+					if h := res.resolve(files[i], inc.quoted, inc.name); h != "" {
+						edges[i] = append(edges[i], h)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("find the files that include %s: %w", strings.Join(headers, ", "), err)
+	}
+	incl := map[string][]string{} // header -> files that include it
+	for i, hs := range edges {
+		for _, h := range hs {
+			incl[h] = append(incl[h], files[i])
+		}
 	}
 	seen := map[string]bool{}
 	queue := append([]string(nil), headers...)
@@ -167,31 +189,112 @@ func includers(ctx context.Context, root string, headers []string) ([]string, er
 	return cs, nil
 }
 
-// resolveInclude finds the file an #include names, relative to root.
-func resolveInclude(root, from, kind, name string) string {
-	exists := func(p string) bool {
-		st, err := os.Stat(filepath.Join(root, p))
-		return err == nil && !st.IsDir()
+func readInto(buf []byte, name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return buf, err
 	}
-	if kind == `"` {
-		if p := path.Join(path.Dir(from), name); exists(p) {
+	defer f.Close()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+type include struct {
+	name   string
+	quoted bool
+}
+
+// includeNames finds the #include lines of a C file.
+func includeNames(data []byte) []include {
+	var out []include
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("include"))
+		if i < 0 {
+			return out
+		}
+		at := off + i
+		off = at + len("include")
+		// Only '#' and blanks may come before it on its line.
+		j := at - 1
+		for j >= 0 && (data[j] == ' ' || data[j] == '\t') {
+			j--
+		}
+		if j < 0 || data[j] != '#' {
+			continue
+		}
+		for j--; j >= 0 && (data[j] == ' ' || data[j] == '\t'); j-- {
+		}
+		if j >= 0 && data[j] != '\n' {
+			continue
+		}
+		k := off
+		for k < len(data) && (data[k] == ' ' || data[k] == '\t') {
+			k++
+		}
+		if k >= len(data) || data[k] != '<' && data[k] != '"' {
+			continue
+		}
+		closer := byte('>')
+		if data[k] == '"' {
+			closer = '"'
+		}
+		end := bytes.IndexByte(data[k+1:], closer)
+		nl := bytes.IndexByte(data[k+1:], '\n')
+		if end < 0 || nl >= 0 && nl < end {
+			continue
+		}
+		out = append(out, include{name: string(data[k+1 : k+1+end]), quoted: closer == '"'})
+	}
+}
+
+// includeResolver finds the file an #include names, relative to root,
+// remembering what it looked up.
+type includeResolver struct {
+	root string
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func newIncludeResolver(root string) *includeResolver {
+	return &includeResolver{root: root, seen: map[string]bool{}}
+}
+
+func (r *includeResolver) exists(p string) bool {
+	r.mu.Lock()
+	v, ok := r.seen[p]
+	r.mu.Unlock()
+	if ok {
+		return v
+	}
+	st, err := os.Stat(filepath.Join(r.root, p))
+	v = err == nil && !st.IsDir()
+	r.mu.Lock()
+	r.seen[p] = v
+	r.mu.Unlock()
+	return v
+}
+
+func (r *includeResolver) resolve(from string, quoted bool, name string) string {
+	if quoted {
+		if p := path.Join(path.Dir(from), name); r.exists(p) {
 			return p
 		}
 	}
 	for _, dir := range includePath {
-		if p := path.Join(dir, name); exists(p) {
+		if p := path.Join(dir, name); r.exists(p) {
 			return p
 		}
 	}
 	return ""
-}
-
-// firstLines returns up to n lines of s.
-func firstLines(s string, n int) string {
-	sc := bufio.NewScanner(bytes.NewReader([]byte(s)))
-	var out []string
-	for sc.Scan() && len(out) < n {
-		out = append(out, sc.Text())
-	}
-	return strings.Join(out, "\n")
 }
