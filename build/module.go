@@ -3,6 +3,8 @@ package build
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,7 +20,9 @@ import (
 // layout returns the target's special sections, from the probe compiled
 // once per target and kept in its cache directory.
 func (b *builder) layout(ctx context.Context) (*klp.Layout, error) {
-	cached := filepath.Join(b.target.Dir, "klp-layout.json")
+	// Keyed by the probe: another probe may find other sections.
+	sum := sha256.Sum256([]byte(klp.ProbeSource))
+	cached := filepath.Join(b.target.Dir, "klp-layout-"+hex.EncodeToString(sum[:6])+".json")
 	var l klp.Layout
 	if data, err := os.ReadFile(cached); err == nil && json.Unmarshal(data, &l) == nil && len(l.Specials) > 0 {
 		return &l, nil
