@@ -61,10 +61,8 @@ func (b *builder) compile(ctx context.Context, applied *srcpatch.Result, specs [
 	if len(missing) > 0 {
 		patchedJobs = max(1, (jobs+1)/2)
 	}
-	keepGoing := false
-	for _, s := range specs {
-		keepGoing = keepGoing || s.Header
-	}
+	// make -k: the objects that fail are told apart from those that build.
+	const keepGoing = true
 
 	var g errgroup.Group
 	var origFailed, patchedFailed []string

@@ -70,6 +70,9 @@ type module struct {
 	objects []*elfobj.File
 	funcs   []klp.Func
 	ns      []string
+	// sections maps the sections of carried code and data to the object
+	// they patch, for Convert.
+	sections map[string]string
 }
 
 // extract takes the carried code of every unit out of its patched object.
@@ -91,7 +94,7 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &module{}
+	m := &module{sections: map[string]string{}}
 	refs := map[string]klp.Ref{}
 	for i, u := range units {
 		res, err := newResolver(ctx, syms, u)
@@ -128,7 +131,12 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		}
 		out, err := klp.Extract(in)
 		if err != nil {
-			if errors.Is(err, klp.ErrUnsupported) {
+			switch {
+			case errors.Is(err, klp.ErrLateReference):
+				b.rep.finding(Finding{ID: "static-key", Severity: SeverityError, Where: u.spec.Path, Message: err.Error(),
+					Suggestion: "keep static_branch() on a key of the module out of the changed code, or test the key with static_key_enabled() there"})
+				continue
+			case errors.Is(err, klp.ErrUnsupported):
 				b.rep.finding(Finding{ID: "unsupported", Severity: SeverityError, Where: u.spec.Path, Message: err.Error()})
 				continue
 			}
@@ -142,6 +150,9 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		b.rep.Notes = append(b.rep.Notes, out.Notes...)
 		for _, r := range out.Refs {
 			refs[r.SymbolName()] = r
+		}
+		if err := m.addSections(u, out.Object, layout); err != nil {
+			return nil, err
 		}
 		m.objects = append(m.objects, out.Object)
 		m.funcs = append(m.funcs, out.Funcs...)
@@ -246,4 +257,21 @@ func (b *builder) checkModuleReload(units []*unit) {
 	b.rep.finding(Finding{ID: "module-reload", Severity: SeverityWarning, Where: strings.Join(names, ", "),
 		Message:    "this kernel does not clear klp relocations when a patched module is removed: while the patch is applied, the module loads once (before or after the patch) but cannot be unloaded and loaded again",
 		Suggestion: "revert the patch before reloading the module"})
+}
+
+// addSections records which object the carried sections of u patch. The
+// linker merges sections of the same name, so two units of different
+// objects must not share one, except the special sections, whose entries
+// belong to every unit.
+func (m *module) addSections(u *unit, f *elfobj.File, layout *klp.Layout) error {
+	for _, s := range f.Sections {
+		if s.Type == elf.SHT_NULL || s.Type == elf.SHT_RELA || layout.Special(s.Name) != nil || layout.IsParallel(s.Name) {
+			continue
+		}
+		if o, ok := m.sections[s.Name]; ok && o != u.object {
+			return fmt.Errorf("build: %s: section %s carries code of %s and %s, which the linker would merge: build the patches of each object separately", u.spec.Path, s.Name, o, u.object)
+		}
+		m.sections[s.Name] = u.object
+	}
+	return nil
 }

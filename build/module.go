@@ -96,7 +96,7 @@ func (b *builder) link(ctx context.Context, m *module) error {
 	if err != nil {
 		return err
 	}
-	if _, err := klp.Convert(f); err != nil {
+	if _, err := klp.Convert(f, m.sections); err != nil {
 		return err
 	}
 	var out bytes.Buffer

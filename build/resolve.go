@@ -108,18 +108,23 @@ func (r *resolver) undefined(name string) (klp.Ref, error) {
 	return r.global(name)
 }
 
-// global reaches a global symbol: exports of vmlinux and of other modules
-// by name, the rest (and the exports of the patched module itself, which
-// may not be loaded yet) through klp relocations.
+// global reaches a global symbol: exports of vmlinux by name, the rest
+// through klp relocations, which the livepatch core resolves when the
+// patched object is loaded. An export of a module is reached that way too:
+// linking to it by name would make the livepatch module depend on that
+// module, which need not be loaded when the patch is.
 func (r *resolver) global(name string) (klp.Ref, error) {
-	if ex, ok := r.syms.exports[name]; ok && (ex.Module == "vmlinux" || ex.Module != r.u.object) {
-		if ex.Namespace != "" {
-			r.syms.namespaces[ex.Namespace] = true
-		}
-		return klp.Ref{Object: ex.Module, Name: name, Extern: true}, nil
-	}
 	objects := []string{r.u.object}
-	if r.u.object != "vmlinux" {
+	if ex, ok := r.syms.exports[name]; ok {
+		if ex.Module == "vmlinux" {
+			if ex.Namespace != "" {
+				r.syms.namespaces[ex.Namespace] = true
+			}
+			return klp.Ref{Object: ex.Module, Name: name, Extern: true}, nil
+		}
+		objects = []string{ex.Module}
+	}
+	if objects[0] != "vmlinux" {
 		objects = append(objects, "vmlinux")
 	}
 	for _, obj := range objects {

@@ -150,8 +150,12 @@ func (b *builder) propagate(u *unit, pending []*elfobj.Symbol) {
 		}
 		seen[s] = true
 		if s.Bind != elf.STB_LOCAL && s.Type == elf.STT_FUNC {
+			why := "has no ftrace entry (notrace or inline)"
+			if len(u.pg.ftrace) == 0 {
+				why = "has no ftrace entry: its file is compiled without ftrace (its Makefile removes the flags)"
+			}
 			b.rep.finding(Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
-				Message:    fmt.Sprintf("%s changed but has no ftrace entry (notrace or inline), and as a global function it may be called from files outside the patch", s.Name),
+				Message:    fmt.Sprintf("%s changed but %s, and as a global function it may be called from files outside the patch", s.Name, why),
 				Suggestion: "patch its callers, or move the change into a function that ftrace can redirect"})
 			continue
 		}

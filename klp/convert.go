@@ -26,12 +26,19 @@ type Conversion struct {
 
 // Convert makes a linked livepatch module what the livepatch core reads:
 // every undefined symbol named ".klp.sym.OBJECT.NAME,SYMPOS" becomes a
-// livepatch symbol (SHN_LIVEPATCH, resolved by the livepatch core when
-// OBJECT is loaded), and every relocation against one moves into a klp
-// relocation section ".klp.rela.OBJECT.SECTION" (SHF_RELA_LIVEPATCH), which
-// the module loader leaves to the livepatch core. The linker cannot make
-// either, so this runs on the linked module.
-func Convert(f *elfobj.File) (*Conversion, error) {
+// livepatch symbol (SHN_LIVEPATCH), and every relocation against one moves
+// into a klp relocation section ".klp.rela.OBJECT.SECTION"
+// (SHF_RELA_LIVEPATCH), which the module loader leaves to the livepatch
+// core: it applies the section when OBJECT is loaded. The linker cannot
+// make either, so this runs on the linked module.
+//
+// Which OBJECT a relocation's section names: vmlinux for a symbol of
+// vmlinux (applied when the livepatch loads); otherwise the object that
+// the code holding the relocation patches, which objects maps from section
+// names (a module's code may reach another module's symbols: its own
+// section is applied when it loads, and its dependencies are loaded then).
+// Sections that objects does not name use the symbol's object.
+func Convert(f *elfobj.File, objects map[string]string) (*Conversion, error) {
 	symtab := f.Section(".symtab")
 	if symtab == nil || f.Section(".gnu.linkonce.this_module") == nil {
 		return nil, fmt.Errorf("klp: convert: %w (no .symtab or .gnu.linkonce.this_module)", ErrNotLinked)
@@ -70,6 +77,9 @@ func Convert(f *elfobj.File) (*Conversion, error) {
 			if !ok {
 				kept = append(kept, r)
 				continue
+			}
+			if o, ok := objects[rs.Info.Name]; ok && obj != "vmlinux" {
+				obj = o
 			}
 			name := klpRelaPrefix + obj + "." + rs.Info.Name
 			ks := klpSecs[name]

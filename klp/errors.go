@@ -1,11 +1,20 @@
 package klp
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrUnsupported means the object holds something a livepatch module
 	// cannot carry; the wrapping error says what and why.
 	ErrUnsupported = errors.New("cannot be carried by a livepatch")
+	// ErrLateReference means the new code has an entry in a special
+	// section that the module loader reads when the livepatch loads (a
+	// static key's jump entry) and that refers to a symbol of a module,
+	// which the livepatch core resolves only when that module loads. It
+	// matches ErrUnsupported too.
+	ErrLateReference = fmt.Errorf("%w: module symbol in a special section", ErrUnsupported)
 	// ErrNotLinked means Convert got a file that is not a linked module.
 	ErrNotLinked = errors.New("not a linked kernel module")
 )

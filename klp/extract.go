@@ -3,6 +3,7 @@ package klp
 import (
 	"debug/elf"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -113,7 +114,8 @@ type extractor struct {
 	f         *elfobj.File
 	pieces    map[*elfobj.Section][]*piece
 	queue     []*piece
-	bySection map[*elfobj.Section][]*elfobj.Symbol
+	bySection map[*elfobj.Section][]*elfobj.Symbol // functions and data objects
+	labels    map[*elfobj.Section][]*elfobj.Symbol // named symbols without a type
 	relocs    map[*elfobj.Section][]elfobj.Reloc
 	refs      map[*elfobj.Symbol]Ref
 	kept      map[*elfobj.Section][]int // special section entries kept
@@ -134,6 +136,7 @@ func Extract(u *Unit) (*Extracted, error) {
 		u: u, f: u.Patched,
 		pieces:    map[*elfobj.Section][]*piece{},
 		bySection: map[*elfobj.Section][]*elfobj.Symbol{},
+		labels:    map[*elfobj.Section][]*elfobj.Symbol{},
 		relocs:    map[*elfobj.Section][]elfobj.Reloc{},
 		refs:      map[*elfobj.Symbol]Ref{},
 		kept:      map[*elfobj.Section][]int{},
@@ -143,6 +146,7 @@ func Extract(u *Unit) (*Extracted, error) {
 	}
 	e.f.ResolveSectionRelocs()
 	e.index()
+	e.resolveSectionRelocs()
 	for _, name := range u.Carry {
 		sym := e.f.Symbol(name)
 		if sym == nil || sym.Section == nil {
@@ -160,18 +164,65 @@ func Extract(u *Unit) (*Extracted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("klp %s: %w", u.Name, err)
 	}
-	return &Extracted{Object: e.out, Funcs: funcs, Refs: e.refList(), Carried: e.carried(), Notes: e.notes}, nil
+	return &Extracted{Object: e.out, Funcs: funcs, Refs: e.refList(), Carried: e.carried(), Notes: slices.Compact(sortedCopy(e.notes))}, nil
 }
 
 func (e *extractor) index() {
 	for _, s := range e.f.Symbols {
-		if s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) {
+		switch {
+		case s.Section == nil || s.Name == "":
+		case s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT:
 			e.bySection[s.Section] = append(e.bySection[s.Section], s)
+		case s.Type == elf.STT_NOTYPE:
+			e.labels[s.Section] = append(e.labels[s.Section], s)
 		}
 	}
-	for _, syms := range e.bySection {
-		sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
+	for _, m := range []map[*elfobj.Section][]*elfobj.Symbol{e.bySection, e.labels} {
+		for _, syms := range m {
+			sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
+		}
 	}
+	for _, s := range e.f.Sections {
+		if (s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL) && s.Info != nil {
+			e.relocs[s.Info] = append(e.relocs[s.Info], s.Relocs...)
+		}
+	}
+	for sec, rs := range e.relocs {
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
+		e.relocs[sec] = rs
+	}
+}
+
+// resolveSectionRelocs names the target of relocations that still point
+// at a section symbol: a function or data object that covers the target,
+// found with the instruction's immediate taken into account (see
+// targetPos), or a label (a symbol without a type, such as the lists in
+// .BTF_ids) exactly at it. Code and data the module does not carry are
+// reached by name.
+func (e *extractor) resolveSectionRelocs() {
+	for _, rs := range e.f.Sections {
+		for i := range rs.Relocs {
+			r := &rs.Relocs[i]
+			if r.Sym == nil || r.Sym.Type != elf.STT_SECTION || r.Sym.Section == nil {
+				continue
+			}
+			exact := rs.Info == nil || rs.Info.Flags&elf.SHF_EXECINSTR == 0
+			pos := e.targetPos(*r, exact)
+			target := e.symbolAt(r.Sym.Section, pos)
+			if target == nil {
+				for _, l := range e.labels[r.Sym.Section] {
+					if int64(l.Value) == pos {
+						target = l
+					}
+				}
+			}
+			if target != nil {
+				r.Addend -= int64(target.Value)
+				r.Sym = target
+			}
+		}
+	}
+	e.relocs = map[*elfobj.Section][]elfobj.Reloc{}
 	for _, s := range e.f.Sections {
 		if (s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL) && s.Info != nil {
 			e.relocs[s.Info] = append(e.relocs[s.Info], s.Relocs...)
@@ -276,6 +327,11 @@ func (e *extractor) need(from *elfobj.Section, r elfobj.Reloc, exact bool) error
 		return nil
 	case e.copyable(sym):
 		e.carry(sym)
+		return nil
+	case sym.Type == elf.STT_NOTYPE && sym.Bind == elf.STB_LOCAL && sym.Section.Flags&(elf.SHF_WRITE|elf.SHF_EXECINSTR) == 0 && len(e.bySection[sym.Section]) == 0:
+		// A local label in read-only data without objects (.LC constants
+		// in mergeable sections): the constants come along.
+		e.addPiece(sym.Section, 0, sectionSize(sym.Section))
 		return nil
 	}
 	return e.resolve(sym)
@@ -417,13 +473,31 @@ func (e *extractor) specials() error {
 			if anchor < 0 || !e.anchored(entry[anchor]) {
 				continue
 			}
-			kept = append(kept, i)
+			late, lateName := "", ""
 			for k, r := range entry {
-				if k != anchor {
-					if err := e.need(sec, r, true); err != nil {
-						return err
-					}
+				if k == anchor {
+					continue
 				}
+				if err := e.need(sec, r, true); err != nil {
+					return err
+				}
+				if ref, ok := e.refs[r.Sym]; ok && !ref.Extern && ref.Object != "vmlinux" {
+					late, lateName = fmt.Sprintf("%s of %s", ref.Name, ref.Object), ref.Name
+				}
+			}
+			switch {
+			case late == "":
+				kept = append(kept, i)
+			case sec.Name == ".static_call_sites":
+				// The call stays a call through the static call's
+				// trampoline, which is correct, only not inlined.
+				e.notes = append(e.notes, fmt.Sprintf("%s: the call through %s is not optimized (its key is resolved only when the module loads)", e.u.Name, late))
+			case sec.Name == "__jump_table" && strings.HasPrefix(lateName, "__tracepoint_"):
+				// A tracepoint's jump is compiled as a no-op, the tracepoint
+				// disabled: without the entry it stays so in the new code.
+				e.notes = append(e.notes, fmt.Sprintf("%s: tracepoint %s does not fire in the replaced functions (its static key is resolved only when the module loads)", e.u.Name, late))
+			default:
+				return fmt.Errorf("%w: a %s entry of the new code refers to %s: the module loader sets up %s when the livepatch loads, but that symbol is resolved only when the module loads", ErrLateReference, sec.Name, late, sec.Name)
 			}
 		}
 		e.kept[sec] = kept
@@ -470,6 +544,12 @@ func (e *extractor) refList() []Ref {
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].SymbolName() < out[j].SymbolName() })
+	return out
+}
+
+func sortedCopy(xs []string) []string {
+	out := slices.Clone(xs)
+	sort.Strings(out)
 	return out
 }
 

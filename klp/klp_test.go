@@ -182,7 +182,7 @@ func TestConvert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conv, err := Convert(f)
+	conv, err := Convert(f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestConvert(t *testing.T) {
 	if !bytes.Contains(b, []byte("OS [0xff20] .klp.sym.vmlinux.counter,2")) {
 		t.Errorf("readelf does not show the livepatch symbol:\n%s", b)
 	}
-	if _, err := Convert(compile(t)); !errors.Is(err, ErrNotLinked) {
+	if _, err := Convert(compile(t), nil); !errors.Is(err, ErrNotLinked) {
 		t.Errorf("an unlinked object: %v, want ErrNotLinked", err)
 	}
 }

@@ -42,6 +42,10 @@ func (l *Layout) Special(name string) *Special {
 	return nil
 }
 
+// IsParallel reports whether name is the parallel data section of a
+// special section (.orc_unwind).
+func (l *Layout) IsParallel(name string) bool { return l.parallel(name) != nil }
+
 // parallel returns the special section that name is the parallel data of.
 func (l *Layout) parallel(name string) *Special {
 	for i := range l.Specials {
