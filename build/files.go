@@ -61,7 +61,18 @@ func (b *builder) objects(ctx context.Context, applied *srcpatch.Result) ([]objS
 		case ext == ".c" && c.Old == nil:
 			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: new file, not compiled (no Makefile of the running kernel builds it)", c.Path))
 		case ext == ".c":
-			objs = append(objs, objSpec{Path: strings.TrimSuffix(c.Path, ".c") + ".o"})
+			// A file that another C file of its directory includes (the
+			// scheduler's build_policy.c includes rt.c) is compiled as part
+			// of that one, and not alone.
+			by, err := includedBy(b.target.SourceDir, c.Path)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, objSpec{Path: strings.TrimSuffix(c.Path, ".c") + ".o", Header: len(by) > 0})
+			for _, f := range by {
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s is included by %s, which is compiled too", c.Path, f))
+				objs = append(objs, objSpec{Path: strings.TrimSuffix(f, ".c") + ".o", Header: true})
+			}
 		case ext == ".h":
 			headers = append(headers, c.Path)
 		case ext == ".S" || ext == ".s":
@@ -103,6 +114,34 @@ func (b *builder) objects(ctx context.Context, applied *srcpatch.Result) ([]objS
 	}
 	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: included by %d C file(s), compiled to find what changed", strings.Join(headers, ", "), len(extra)))
 	return append(objs, extra...), nil
+}
+
+// includedBy returns the C files in the directory of file that #include
+// it by name.
+func includedBy(root, file string) ([]string, error) {
+	dir := path.Dir(file)
+	entries, err := os.ReadDir(filepath.Join(root, dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	var buf []byte
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".c") || path.Join(dir, name) == file {
+			continue
+		}
+		if buf, err = readInto(buf[:0], filepath.Join(root, dir, name)); err != nil {
+			return nil, err
+		}
+		for _, inc := range includeNames(buf) {
+			if inc.quoted && inc.name == path.Base(file) {
+				out = append(out, path.Join(dir, name))
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // includePath is where <...> includes resolve for x86-64 (the -I order of
