@@ -46,6 +46,9 @@ type Options struct {
 	Cache *kernel.Cache
 	// Log receives the output of kbuild (nil = discarded).
 	Log io.Writer
+	// CheckOnly stops before the module is linked: the findings of
+	// graft check, without a module.
+	CheckOnly bool
 	// Progress receives the name of each stage as it starts (may be nil),
 	// and Fetch reports downloads.
 	Progress func(stage string)
@@ -80,10 +83,10 @@ func (o *Options) check() error {
 	if !moduleName.MatchString(o.Name) {
 		return fmt.Errorf("%w: module name %q: use letters, digits, '_' and '-', at most 55", ErrBadInput, o.Name)
 	}
-	if o.Output == "" {
+	if o.Output == "" && !o.CheckOnly {
 		o.Output = o.Name + ".ko"
 	}
-	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
+	if st, err := os.Stat(o.Output); o.Output != "" && err == nil && st.IsDir() {
 		return fmt.Errorf("%w: output %s is a directory", ErrBadInput, o.Output)
 	}
 	if o.SignKey == "" && o.SignCert != "" {
@@ -135,6 +138,10 @@ type builder struct {
 	cache  *kernel.Cache
 	target *kernel.Target
 	work   string
+	// patched holds the files the patches change, as patched.
+	patched map[string][]byte
+	// headers are the changed headers.
+	headers []string
 }
 
 func (b *builder) run(ctx context.Context) error {
@@ -161,15 +168,19 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	b.rep.Notes = append(b.rep.Notes, applied.Notes...)
+	b.patched = map[string][]byte{}
+	for _, c := range applied.Changes {
+		b.patched[c.Path] = c.New
+	}
 	objs, err := b.objects(ctx, applied)
 	if err != nil {
 		return err
 	}
 	b.rep.stage("apply", start)
-	if err := b.refuse(); err != nil {
-		return err
-	}
 	if len(objs) == 0 {
+		if err := b.refuse(); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: the patches change no C file that the kernel is built from", ErrNoChanges)
 	}
 
@@ -194,10 +205,10 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	b.rep.stage("diff", start)
-	if err := b.refuse(); err != nil {
-		return err
-	}
 	if len(units) == 0 {
+		if err := b.refuse(); err != nil {
+			return err
+		}
 		return ErrNoChanges
 	}
 
@@ -208,8 +219,12 @@ func (b *builder) run(ctx context.Context) error {
 		return err
 	}
 	b.rep.stage("extract", start)
+	// Every finding is known now: all of them are reported at once.
 	if err := b.refuse(); err != nil {
 		return err
+	}
+	if b.opts.CheckOnly {
+		return nil
 	}
 	return b.link(ctx, mod)
 }

@@ -160,3 +160,61 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestCheck runs graft check's pipeline: each fixture of testdata/check
+// raises its finding, every -FAIL patch is refused with the finding build
+// refuses it with, and every passing patch checks without errors.
+func TestCheck(t *testing.T) {
+	spec := target(t)
+	pass, fail := cases(t)
+	fixtures, _ := filepath.Glob(filepath.Join("testdata", "check", "*.patch"))
+	if len(fixtures) == 0 {
+		t.Fatal("no check fixtures")
+	}
+	check := func(t *testing.T, patch string) (*build.Report, error) {
+		t.Helper()
+		return build.Build(context.Background(), build.Options{Patches: []string{patch}, Kernel: spec, CheckOnly: true})
+	}
+	for _, f := range fixtures {
+		c := readCase(t, f)
+		t.Run("raises/"+c.Name, func(t *testing.T) {
+			rep, _ := check(t, c.Patch)
+			if rep == nil || !hasFinding(rep, c.Finding) {
+				t.Errorf("want finding %s, got %+v", c.Finding, rep)
+			}
+		})
+	}
+	for _, c := range fail {
+		t.Run("refuses/"+c.Name, func(t *testing.T) {
+			rep, err := check(t, c.Patch)
+			if !errors.Is(err, build.ErrRefused) || rep == nil || !hasFinding(rep, c.Finding) {
+				t.Errorf("check = %v, want a refusal with %s", err, c.Finding)
+			}
+		})
+	}
+	for _, c := range pass {
+		t.Run("clean/"+c.Name, func(t *testing.T) {
+			rep, err := check(t, c.Patch)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			for _, f := range rep.Findings {
+				if f.Severity == build.SeverityError {
+					t.Errorf("finding %+v", f)
+				}
+			}
+			if len(rep.Functions) == 0 {
+				t.Error("check names no function the patch replaces")
+			}
+		})
+	}
+}
+
+func hasFinding(rep *build.Report, id string) bool {
+	for _, f := range rep.Findings {
+		if f.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -27,8 +27,47 @@ type testCase struct {
 	Finding string
 }
 
-// cases reads the test patches: the text before the diff holds
+// readCase reads one test patch: the text before the diff holds
 // "Key: value" lines.
+func readCase(t *testing.T, f string) testCase {
+	t.Helper()
+	abs, err := filepath.Abs(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testCase{Name: strings.TrimSuffix(filepath.Base(f), ".patch"), Patch: abs}
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "diff ") {
+			break
+		}
+		k, v, ok := strings.Cut(line, ": ")
+		switch {
+		case !ok:
+		case k == "Check":
+			c.Check = v
+		case k == "Expect":
+			re, err := regexp.Compile("(?m)" + v)
+			if err != nil {
+				t.Fatalf("%s: Expect: %v", f, err)
+			}
+			c.Expect = re
+		case k == "Module":
+			c.Module = v
+		case k == "Finding":
+			c.Finding = v
+		}
+	}
+	return c
+}
+
+// cases reads the test patches of testdata and examples.
 func cases(t *testing.T) (pass, fail []testCase) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.patch"))
@@ -39,39 +78,7 @@ func cases(t *testing.T) (pass, fail []testCase) {
 		t.Fatal("no test patches")
 	}
 	for _, f := range files {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := testCase{Name: strings.TrimSuffix(filepath.Base(f), ".patch"), Patch: abs}
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "diff ") {
-				break
-			}
-			k, v, ok := strings.Cut(line, ": ")
-			switch {
-			case !ok:
-			case k == "Check":
-				c.Check = v
-			case k == "Expect":
-				re, err := regexp.Compile("(?m)" + v)
-				if err != nil {
-					t.Fatalf("%s: Expect: %v", f, err)
-				}
-				c.Expect = re
-			case k == "Module":
-				c.Module = v
-			case k == "Finding":
-				c.Finding = v
-			}
-		}
-		fh.Close()
+		c := readCase(t, f)
 		switch {
 		case strings.HasSuffix(c.Name, "-FAIL"):
 			if c.Finding == "" {

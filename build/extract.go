@@ -43,9 +43,6 @@ func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 		}
 		ru.Changed = true
 		b.rep.Units = append(b.rep.Units, ru)
-		if err := b.checkLayouts(p); err != nil {
-			return nil, err
-		}
 		u := &unit{pair: p, object: object, diff: res}
 		// Fresh copies for klp: objdiff keeps its own.
 		if u.orig, err = elfobj.Open(p.orig.File); err != nil {
@@ -57,7 +54,11 @@ func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 		u.orig.ResolveSectionRelocs()
 		u.patched.ResolveSectionRelocs()
 		u.og, u.pg = newGraph(u.orig), newGraph(u.patched)
+		if err := b.checkLayouts(u); err != nil {
+			return nil, err
+		}
 		b.selectUnit(u)
+		b.checkUnit(u)
 		if len(u.carry) > 0 {
 			units = append(units, u)
 		}
@@ -96,6 +97,7 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 	}
 	m := &module{sections: map[string]string{}}
 	refs := map[string]klp.Ref{}
+	var built []*unit
 	for i, u := range units {
 		res, err := newResolver(ctx, syms, u)
 		if err != nil {
@@ -107,6 +109,7 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 			}
 			continue
 		}
+		built = append(built, u)
 		in := &klp.Unit{Name: u.spec.Path, Patched: u.patched, Resolver: res, Layout: layout, Prefix: fmt.Sprintf("graft%d_", i)}
 		for name := range u.carry {
 			in.Carry = append(in.Carry, name)
@@ -148,6 +151,9 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 			}
 		}
 		b.rep.Notes = append(b.rep.Notes, out.Notes...)
+		for _, w := range out.Warnings {
+			b.rep.finding(Finding{ID: w.ID, Severity: SeverityWarning, Where: u.spec.Path, Message: w.Message})
+		}
 		for _, r := range out.Refs {
 			refs[r.SymbolName()] = r
 		}
@@ -174,7 +180,8 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		b.rep.Symbols = append(b.rep.Symbols, name+": "+t.Source)
 	}
 	sort.Strings(b.rep.Symbols)
-	b.checkModuleReload(units)
+	b.checkModuleReload(built)
+	b.headerSummary(built)
 	if len(m.funcs) == 0 && len(b.rep.errors()) == 0 {
 		return nil, fmt.Errorf("%w: the changed code replaces no function of the running kernel", ErrNoChanges)
 	}
@@ -195,6 +202,12 @@ func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
 	}
 	if t.HasUnits() {
 		file := path.Base(u.source())
+		if len(locals(u.orig)) > 0 {
+			if res.loc.Found() {
+				return true, nil
+			}
+			return b.notBuilt(u, fmt.Sprintf("no translation unit %s of %s (%s) has its local symbols", file, u.object, t.Source)), nil
+		}
 		for _, name := range t.Units {
 			if name == file {
 				return true, nil

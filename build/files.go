@@ -2,7 +2,9 @@ package build
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"io"
 	"io/fs"
@@ -90,10 +92,12 @@ func (b *builder) objects(ctx context.Context, applied *srcpatch.Result) ([]objS
 	if len(headers) == 0 {
 		return objs, nil
 	}
-	deps, err := includers(ctx, b.target.SourceDir, headers)
+	b.headers = headers
+	graph, err := includeGraphFor(ctx, b.target.SourceDir, filepath.Join(b.target.Dir, "include-graph.gob.gz"))
 	if err != nil {
 		return nil, err
 	}
+	deps := graph.includers(headers)
 	have := map[string]bool{}
 	for _, o := range objs {
 		have[o.Path] = true
@@ -112,7 +116,7 @@ func (b *builder) objects(ctx context.Context, applied *srcpatch.Result) ([]objS
 			Suggestion: "move the change into the C files that need it, or raise --max-objects"})
 		return objs, nil
 	}
-	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: included by %d C file(s), compiled to find what changed", strings.Join(headers, ", "), len(extra)))
+	b.rep.HeaderObjects = len(extra)
 	return append(objs, extra...), nil
 }
 
@@ -148,12 +152,46 @@ func includedBy(root, file string) ([]string, error) {
 // kbuild, without the generated directories).
 var includePath = []string{"arch/x86/include", "include", "arch/x86/include/uapi", "include/uapi"}
 
-// includers returns the .c files of the source tree that include any of
-// headers, directly or through other headers, sorted. It reads the
-// #include lines of every C file and header, in parallel (conditionals are
-// not evaluated, so it may list more than the configuration compiles).
-func includers(ctx context.Context, root string, headers []string) ([]string, error) {
-	var files []string
+// includeGraph is which files each C file and header of a source tree
+// includes: Files[i] includes Files[j] for every j in Edges[i].
+type includeGraph struct {
+	Files []string
+	Edges [][]int32
+}
+
+// includeGraphFor reads the include graph of a source tree, from cache
+// when it was read before: the pristine source never changes.
+func includeGraphFor(ctx context.Context, root, cache string) (*includeGraph, error) {
+	if f, err := os.Open(cache); err == nil {
+		defer f.Close()
+		if zr, err := gzip.NewReader(f); err == nil {
+			var g includeGraph
+			if gob.NewDecoder(zr).Decode(&g) == nil && len(g.Files) == len(g.Edges) {
+				return &g, nil
+			}
+		}
+	}
+	g, err := scanIncludes(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := gob.NewEncoder(zw).Encode(g); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	// A cache that cannot be written only costs the next build time.
+	_ = writeFileAtomic(cache, buf.Bytes())
+	return g, nil
+}
+
+// scanIncludes reads the #include lines of every C file and header of
+// root, in parallel.
+func scanIncludes(ctx context.Context, root string) (*includeGraph, error) {
+	g := &includeGraph{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -167,44 +205,57 @@ func includers(ctx context.Context, root string, headers []string) ([]string, er
 			return nil
 		}
 		if strings.HasSuffix(rel, ".c") || strings.HasSuffix(rel, ".h") {
-			files = append(files, rel)
+			g.Files = append(g.Files, rel)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find the files that include %s: %w", strings.Join(headers, ", "), err)
+		return nil, fmt.Errorf("read the includes of %s: %w", root, err)
+	}
+	index := make(map[string]int32, len(g.Files))
+	for i, f := range g.Files {
+		index[f] = int32(i)
 	}
 	res := newIncludeResolver(root)
-	edges := make([][]string, len(files)) // the headers each file includes
-	var g errgroup.Group
+	g.Edges = make([][]int32, len(g.Files))
+	var eg errgroup.Group
 	workers := runtime.NumCPU()
 	for w := 0; w < workers; w++ {
-		g.Go(func() error {
+		eg.Go(func() error {
 			var buf []byte
-			for i := w; i < len(files); i += workers {
+			for i := w; i < len(g.Files); i += workers {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				var err error
-				if buf, err = readInto(buf[:0], filepath.Join(root, files[i])); err != nil {
+				if buf, err = readInto(buf[:0], filepath.Join(root, g.Files[i])); err != nil {
 					return err
 				}
 				for _, inc := range includeNames(buf) {
-					if h := res.resolve(files[i], inc.quoted, inc.name); h != "" {
-						edges[i] = append(edges[i], h)
+					if h := res.resolve(g.Files[i], inc.quoted, inc.name); h != "" {
+						if j, ok := index[h]; ok {
+							g.Edges[i] = append(g.Edges[i], j)
+						}
 					}
 				}
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("find the files that include %s: %w", strings.Join(headers, ", "), err)
+	if err := eg.Wait(); err != nil {
+		return nil, fmt.Errorf("read the includes of %s: %w", root, err)
 	}
+	return g, nil
+}
+
+// includers returns the .c files of the graph that include any of
+// headers, directly or through other headers, sorted. Conditionals are not
+// evaluated, so it may list more than the configuration compiles.
+func (g *includeGraph) includers(headers []string) []string {
 	incl := map[string][]string{} // header -> files that include it
-	for i, hs := range edges {
-		for _, h := range hs {
-			incl[h] = append(incl[h], files[i])
+	for i, js := range g.Edges {
+		for _, j := range js {
+			incl[g.Files[j]] = append(incl[g.Files[j]], g.Files[i])
 		}
 	}
 	seen := map[string]bool{}
@@ -225,7 +276,7 @@ func includers(ctx context.Context, root string, headers []string) ([]string, er
 		}
 	}
 	sort.Strings(cs)
-	return cs, nil
+	return cs
 }
 
 func readInto(buf []byte, name string) ([]byte, error) {

@@ -27,6 +27,11 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	// Where is the object, function or file concerned.
 	Where string `json:"where"`
+	// File and Line are where the source declares what the finding is
+	// about, when the debug information says; Source is that line.
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Source string `json:"source,omitempty"`
 	// Message says what was found and what it means for a running kernel.
 	Message string `json:"message"`
 	// Suggestion says what to do instead.
@@ -139,6 +144,45 @@ func (r *Report) sort() {
 	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Severity < r.Findings[j].Severity })
 }
 
+// WriteFindings writes one block per finding, for a code review: the
+// severity, id and place, the source line it is about, what it means and
+// what to do.
+func (r *Report) WriteFindings(w io.Writer) {
+	for _, f := range r.Findings {
+		where := f.Where
+		if f.File != "" {
+			where = fmt.Sprintf("%s:%d: %s", f.File, f.Line, f.Where)
+		}
+		fmt.Fprintf(w, "%s [%s] %s\n", f.Severity, f.ID, where)
+		if f.Source != "" {
+			fmt.Fprintf(w, "    %5d | %s\n", f.Line, f.Source)
+		}
+		fmt.Fprintf(w, "    %s\n", f.Message)
+		if f.Suggestion != "" {
+			fmt.Fprintf(w, "    suggestion: %s\n", f.Suggestion)
+		}
+	}
+}
+
+// Summary is the count of findings: "2 errors, 1 warning".
+func (r *Report) Summary() string {
+	var errs, warns int
+	for _, f := range r.Findings {
+		if f.Severity == SeverityError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	plural := func(n int, s string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, s)
+		}
+		return fmt.Sprintf("%d %ss", n, s)
+	}
+	return plural(errs, "error") + ", " + plural(warns, "warning")
+}
+
 // WriteText writes the report for a human: what was built, each replaced
 // function with its reasons, each klp relocation, and the findings.
 func (r *Report) WriteText(w io.Writer) error {
@@ -162,9 +206,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.HeaderObjects > 0 {
 		fmt.Fprintf(w, "  %d object(s) compiled because a header changed\n", r.HeaderObjects)
 	}
-	for _, f := range r.Findings {
-		fmt.Fprintf(w, "%s\n", f)
-	}
+	r.WriteFindings(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}

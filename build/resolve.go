@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/graft-live/graft/elfobj"
 	"github.com/graft-live/graft/kernel"
@@ -62,10 +63,12 @@ type resolver struct {
 
 // locals are the names of the local functions and data objects that an
 // object defines: what identifies its translation unit in a symbol table.
+// Names with a number suffix (__func__.3, __already_done.5, CSWTCH.12) are
+// left out: every file has some, so they tell files apart badly.
 func locals(f *elfobj.File) []string {
 	var out []string
 	for _, s := range f.Symbols {
-		if s.Bind == elf.STB_LOCAL && s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) {
+		if s.Bind == elf.STB_LOCAL && s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) && !strings.Contains(s.Name, ".") {
 			out = append(out, s.Name)
 		}
 	}

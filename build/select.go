@@ -25,6 +25,9 @@ type unit struct {
 	// running kernel's function of the same name.
 	carry    map[string][]string
 	redirect map[string]bool
+	// dbg is the debug information of the patched object, read when a
+	// finding needs it.
+	dbg *debugInfo
 }
 
 // source is the unit's C file.
@@ -41,7 +44,7 @@ func (b *builder) selectUnit(u *unit) {
 		if strings.Contains(f.Message, "type changed") {
 			id = "symbol-type-changed"
 		}
-		b.rep.finding(Finding{ID: id, Severity: SeverityError, Where: u.spec.Path + ": " + f.Symbol, Message: f.Message,
+		b.unitFinding(u, f.Symbol, Finding{ID: id, Severity: SeverityError, Where: u.spec.Path + ": " + f.Symbol, Message: f.Message,
 			Suggestion: "keep the data layout; add new state with a shadow variable (klp_shadow_alloc) instead"})
 	}
 	var pending []*elfobj.Symbol // carried symbols whose users must be carried too
@@ -71,7 +74,7 @@ func (b *builder) selectFunction(u *unit, c objdiff.Change) []*elfobj.Symbol {
 				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: new %s code %s is not carried: it would never run", u.spec.Path, s.Section.Name, s.Name))
 				return nil
 			}
-			b.rep.finding(Finding{ID: "init-changed", Severity: SeverityError, Where: u.spec.Path + ": " + c.Name,
+			b.unitFinding(u, c.Name, Finding{ID: "init-changed", Severity: SeverityError, Where: u.spec.Path + ": " + c.Name,
 				Message:    fmt.Sprintf("%s is in %s: it ran at boot or module load and will not run again", s.Name, s.Section.Name),
 				Suggestion: "do the work in a pre-patch callback (klp_callbacks.pre_patch) or in the functions that run later"})
 			return nil
@@ -130,7 +133,7 @@ func (b *builder) selectObject(u *unit, c objdiff.Change) []*elfobj.Symbol {
 		}
 		return syms
 	}
-	b.rep.finding(Finding{ID: "data-changed", Severity: SeverityError, Where: u.spec.Path + ": " + c.Name,
+	b.unitFinding(u, c.Name, Finding{ID: "data-changed", Severity: SeverityError, Where: u.spec.Path + ": " + c.Name,
 		Message:    "the initial value of this data changed (" + strings.Join(c.Reasons, "; ") + "); the running kernel's copy keeps its current value",
 		Suggestion: "change the code that uses the data instead, or keep new state in a shadow variable (klp_shadow_alloc)"})
 	return nil
@@ -154,7 +157,7 @@ func (b *builder) propagate(u *unit, pending []*elfobj.Symbol) {
 			if len(u.pg.ftrace) == 0 {
 				why = "has no ftrace entry: its file is compiled without ftrace (its Makefile removes the flags)"
 			}
-			b.rep.finding(Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
+			b.unitFinding(u, s.Name, Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
 				Message:    fmt.Sprintf("%s changed but %s, and as a global function it may be called from files outside the patch", s.Name, why),
 				Suggestion: "patch its callers, or move the change into a function that ftrace can redirect"})
 			continue
@@ -165,7 +168,7 @@ func (b *builder) propagate(u *unit, pending []*elfobj.Symbol) {
 				continue
 			}
 			if from.Type != elf.STT_FUNC {
-				b.rep.finding(Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
+				b.unitFinding(u, s.Name, Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
 					Message:    fmt.Sprintf("%s cannot be redirected (it has no ftrace entry of its own) and %s holds its address, so old code would keep reaching it", s.Name, from.Name),
 					Suggestion: "change a function that ftrace can redirect instead"})
 				continue
@@ -191,7 +194,7 @@ func (b *builder) carryFunction(u *unit, fn *elfobj.Symbol, why string) []*elfob
 	}
 	sort.Slice(pieces, func(i, j int) bool { return pieces[i].Name < pieces[j].Name })
 	if inSection(fn, ".init.", ".exit.") {
-		b.rep.finding(Finding{ID: "init-changed", Severity: SeverityError, Where: u.spec.Path + ": " + fn.Name,
+		b.unitFinding(u, fn.Name, Finding{ID: "init-changed", Severity: SeverityError, Where: u.spec.Path + ": " + fn.Name,
 			Message:    fmt.Sprintf("%s would have to be replaced (it %s), but it is boot or load time code that will not run again", fn.Name, why),
 			Suggestion: "do the work in a pre-patch callback instead"})
 		return nil

@@ -104,24 +104,39 @@ func structLayouts(file string) (m map[string]layout, err error) {
 	}
 }
 
+// layoutChange is one type whose layout differs.
+type layoutChange struct {
+	name, what string
+	// member names the new member a shadow variable would hold, as a
+	// clause of the suggestion.
+	member string
+}
+
 // layoutChanges compares the struct layouts of two compilations and says
 // what moved; types only one side has are not compared.
-func layoutChanges(orig, patched map[string]layout) []string {
-	var out []string
+func layoutChanges(orig, patched map[string]layout) []layoutChange {
+	var out []layoutChange
 	for name, a := range orig {
 		b, ok := patched[name]
 		if !ok {
 			continue
 		}
-		if d := describeLayoutChange(a, b); d != "" {
-			out = append(out, name+": "+d)
+		if d, added := describeLayoutChange(a, b); d != "" {
+			c := layoutChange{name: name, what: d}
+			if len(added) > 0 {
+				c.member = ": a shadow variable for " + strings.Join(added, ", ")
+			}
+			out = append(out, c)
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
 
-func describeLayoutChange(a, b layout) string {
+// describeLayoutChange says how two layouts differ, and which members are
+// new.
+func describeLayoutChange(a, b layout) (string, []string) {
+	var added []string
 	var diffs []string
 	if a.size != b.size {
 		diffs = append(diffs, fmt.Sprintf("size %d -> %d bytes", a.size, b.size))
@@ -135,6 +150,7 @@ func describeLayoutChange(a, b layout) string {
 		switch {
 		case !ok:
 			diffs = append(diffs, fmt.Sprintf("new member %s at offset %d", m.name, m.offset))
+			added = append(added, m.name)
 		case o.offset != m.offset:
 			diffs = append(diffs, fmt.Sprintf("%s moved from offset %d to %d", m.name, o.offset, m.offset))
 		case o.size != m.size:
@@ -146,25 +162,25 @@ func describeLayoutChange(a, b layout) string {
 		diffs = append(diffs, "member "+name+" removed")
 	}
 	sort.Strings(diffs[min(1, len(diffs)):])
-	return strings.Join(diffs, ", ")
+	return strings.Join(diffs, ", "), added
 }
 
 // checkLayouts refuses struct layouts that differ between the original and
 // the patched object of a changed unit: the running kernel's data has the
 // old layout.
-func (b *builder) checkLayouts(p pair) error {
-	a, err := structLayouts(p.orig.File)
+func (b *builder) checkLayouts(u *unit) error {
+	a, err := structLayouts(u.pair.orig.File)
 	if err != nil {
 		return err
 	}
-	c, err := structLayouts(p.patched.File)
+	c, err := structLayouts(u.pair.patched.File)
 	if err != nil {
 		return err
 	}
-	for _, d := range layoutChanges(a, c) {
-		b.rep.finding(Finding{ID: "struct-layout", Severity: SeverityError, Where: p.spec.Path + ": " + d,
+	for _, ch := range layoutChanges(a, c) {
+		b.unitFinding(u, ch.name, Finding{ID: "struct-layout", Severity: SeverityError, Where: u.spec.Path + ": " + ch.name + ": " + ch.what,
 			Message:    "the layout of a data type changed: data in the running kernel has the old layout, which the new code would misread",
-			Suggestion: "keep the type's layout; attach new fields with a shadow variable (klp_shadow_get_or_alloc) instead"})
+			Suggestion: "keep the type's layout; attach new fields to existing objects with a shadow variable (klp_shadow_get_or_alloc) instead" + ch.member})
 	}
 	return nil
 }

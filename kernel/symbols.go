@@ -267,6 +267,10 @@ func (t *Table) Locate(file string, locals []string) *Unit {
 	return u
 }
 
+// Found reports whether Locate found the translation unit by its local
+// symbols in a table with translation units.
+func (u *Unit) Found() bool { return len(u.units) > 0 }
+
 // neighbourhood is how many symbols on each side of an occurrence are
 // looked at to tell duplicates apart without STT_FILE symbols.
 const neighbourhood = 16

@@ -99,6 +99,23 @@ type Extracted struct {
 	Carried []string
 	// Notes say what was left out and why.
 	Notes []string
+	// Warnings are what works differently in the new code than in the
+	// old.
+	Warnings []Warning
+}
+
+// Warning is something that works differently in the carried code.
+type Warning struct {
+	// ID is a stable short name: "static-key", "static-call".
+	ID      string
+	Message string
+}
+
+func (e *extractor) warn(id, msg string) {
+	w := Warning{ID: id, Message: msg}
+	if !slices.Contains(e.warnings, w) {
+		e.warnings = append(e.warnings, w)
+	}
 }
 
 // piece is a byte range of a section of the patched object that the module
@@ -120,6 +137,7 @@ type extractor struct {
 	refs      map[*elfobj.Symbol]Ref
 	kept      map[*elfobj.Section][]int // special section entries kept
 	notes     []string
+	warnings  []Warning
 
 	out    *elfobj.File
 	outSec map[*elfobj.Section]*elfobj.Section
@@ -164,7 +182,7 @@ func Extract(u *Unit) (*Extracted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("klp %s: %w", u.Name, err)
 	}
-	return &Extracted{Object: e.out, Funcs: funcs, Refs: e.refList(), Carried: e.carried(), Notes: slices.Compact(sortedCopy(e.notes))}, nil
+	return &Extracted{Object: e.out, Funcs: funcs, Refs: e.refList(), Carried: e.carried(), Notes: slices.Compact(sortedCopy(e.notes)), Warnings: e.warnings}, nil
 }
 
 func (e *extractor) index() {
@@ -491,11 +509,11 @@ func (e *extractor) specials() error {
 			case sec.Name == ".static_call_sites":
 				// The call stays a call through the static call's
 				// trampoline, which is correct, only not inlined.
-				e.notes = append(e.notes, fmt.Sprintf("%s: the call through %s is not optimized (its key is resolved only when the module loads)", e.u.Name, late))
+				e.warn("static-call", fmt.Sprintf("the new code calls %s through its trampoline, not inline (the key is resolved only when the module loads)", late))
 			case sec.Name == "__jump_table" && strings.HasPrefix(lateName, "__tracepoint_"):
 				// A tracepoint's jump is compiled as a no-op, the tracepoint
 				// disabled: without the entry it stays so in the new code.
-				e.notes = append(e.notes, fmt.Sprintf("%s: tracepoint %s does not fire in the replaced functions (its static key is resolved only when the module loads)", e.u.Name, late))
+				e.warn("static-key", fmt.Sprintf("tracepoint %s does not fire in the replaced functions (its static key is resolved only when the module loads)", late))
 			default:
 				return fmt.Errorf("%w: a %s entry of the new code refers to %s: the module loader sets up %s when the livepatch loads, but that symbol is resolved only when the module loads", ErrLateReference, sec.Name, late, sec.Name)
 			}

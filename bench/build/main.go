@@ -1,6 +1,6 @@
 // Command build measures graft build: the wall time of building
 // examples/cmdline.patch into a livepatch module, median of several runs,
-// split by stage, in three states of the cache:
+// split by stage, in three states of the cache (and graft check, warm):
 //
 //   - warm: the source tree is prepared and the original objects are
 //     cached (every build after the first);
@@ -70,6 +70,13 @@ func run(runs, emptyRuns int, release, patch string) error {
 		return err
 	}
 	report("warm (prepared trees, cached original objects)", warm)
+	checkOpts := opts
+	checkOpts.CheckOnly, checkOpts.Output = true, ""
+	checks, err := series(ctx, runs, checkOpts, nil)
+	if err != nil {
+		return err
+	}
+	report("graft check, warm", checks)
 	objects := filepath.Join(t.Dir, "objects")
 	prepared, err := series(ctx, runs, opts, func() error { return os.RemoveAll(objects) })
 	if err != nil {

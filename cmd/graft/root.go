@@ -13,6 +13,8 @@ func newRootCmd() *cobra.Command {
 		Long: `graft takes a kernel fix from a source diff to a running kernel without a reboot,
 on top of the kernel's own livepatch engine (CONFIG_LIVEPATCH).
 
+  graft build PATCH...          a livepatch module from source diffs, for a kernel
+  graft check PATCH...          whether a change is safe to apply live, finding by finding
   graft kernel fetch            fetch a Debian kernel (image, headers, source) into the cache
   graft vm -- CMD ARGS...       run a command in a disposable VM of that kernel
   graft diff ORIG.o PATCHED.o   which functions a change touches, and why
@@ -34,6 +36,7 @@ Every command has --help with examples. Exit codes are listed in 'graft help exi
 		newKernelCmd(),
 		newVMCmd(),
 		newBuildCmd(),
+		newCheckCmd(),
 		newDiffCmd(),
 		newApplyCmd(),
 		newRevertCmd(),
