@@ -3,7 +3,8 @@
 #   make test   every test (unit, real gcc, real kernel in QEMU)
 # Both install what is missing first (scripts/deps.sh, with apt-get).
 
-GO      ?= go
+# scripts/go.sh prints a go that builds graft (installing one if needed).
+GO      ?= $(shell ./scripts/go.sh)
 GOFLAGS ?=
 export CGO_ENABLED = 0
 
@@ -17,8 +18,9 @@ deps:
 build:
 	$(GO) build $(GOFLAGS) -o bin/graft ./cmd/graft
 
+# make demo KERNEL=6.12.95+deb12-amd64 runs the demo on another Debian kernel.
 demo: deps build
-	$(GO) run ./internal/cmd/demo
+	$(GO) run ./internal/cmd/demo $(if $(KERNEL),-kernel $(KERNEL))
 
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

@@ -245,6 +245,9 @@ func (b *builder) resolve(ctx context.Context) error {
 	}
 	b.target = t
 	b.rep.Kernel, b.rep.Version = t.Release, t.Version
+	if err := kbuild.CheckHostPackages(ctx, t.HeadersDir); err != nil {
+		return err
+	}
 	if err := kbuild.CheckCompiler(ctx, t.HeadersDir); err != nil {
 		if !b.opts.AllowCompilerMismatch {
 			return fmt.Errorf("%w (--allow-compiler-mismatch builds anyway)", err)

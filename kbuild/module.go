@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/graft-live/graft/distro/debian"
 )
 
 // ErrCompilerMismatch means the compiler on this machine is not the one the
@@ -25,6 +27,9 @@ var ErrCompilerMismatch = errors.New("compiler differs from the one that built t
 func BuildModules(ctx context.Context, headersDir, srcDir string, log io.Writer) ([]string, error) {
 	srcDir, err := filepath.Abs(srcDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckHostPackages(ctx, headersDir); err != nil {
 		return nil, err
 	}
 	if err := CheckCompiler(ctx, headersDir); err != nil {
@@ -55,9 +60,17 @@ func CheckCompiler(ctx context.Context, headersDir string) error {
 	if err != nil {
 		return fmt.Errorf("kbuild: the kernel was built with %q but %s is not available (install it, e.g. apt-get install %s): %w", want, cc, cc, err)
 	}
-	got, _, _ := strings.Cut(string(out), "\n")
-	if strings.TrimSpace(got) != want {
-		return fmt.Errorf("%w: kernel built with %q, %s is %q", ErrCompilerMismatch, want, cc, strings.TrimSpace(got))
+	line, _, _ := strings.Cut(string(out), "\n")
+	kernel, err := ParseCompiler(want)
+	if err != nil {
+		return err
+	}
+	host, err := ParseCompiler(line)
+	if err != nil {
+		return err
+	}
+	if !kernel.Same(host) {
+		return fmt.Errorf("%w: the kernel was built with %q, %s is %q", ErrCompilerMismatch, kernel, cc, host)
 	}
 	return nil
 }
@@ -98,4 +111,49 @@ func configString(config, key string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not set in %s", key, config)
+}
+
+// ErrMissingPackages means packages of the host that building against a
+// headers tree needs are not installed; the error names them.
+var ErrMissingPackages = errors.New("packages that kbuild needs are not installed")
+
+// CheckHostPackages names the packages that the headers tree's packages
+// depend on (distro/debian records them in debian.HostDependsFile) and
+// that are not installed: installing the headers would have pulled them
+// in. A tree without that record passes.
+func CheckHostPackages(ctx context.Context, headersDir string) error {
+	b, err := os.ReadFile(filepath.Join(headersDir, debian.HostDependsFile))
+	if err != nil {
+		return nil
+	}
+	want := strings.Fields(string(b))
+	if len(want) == 0 {
+		return nil
+	}
+	out, err := execCommand(ctx, "dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Provides}\n").Output()
+	if err != nil {
+		return nil // not a dpkg system: nothing to compare with
+	}
+	have := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(strings.ReplaceAll(line, ",", " "))
+		if len(f) < 2 || !strings.HasPrefix(f[0], "ii") {
+			continue
+		}
+		for _, name := range f[1:] {
+			if !strings.HasPrefix(name, "(") && !strings.HasSuffix(name, ")") {
+				have[strings.SplitN(name, ":", 2)[0]] = true
+			}
+		}
+	}
+	var missing []string
+	for _, p := range want {
+		if !have[p] {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s (apt-get install %s)", ErrMissingPackages, strings.Join(missing, ", "), strings.Join(missing, " "))
+	}
+	return nil
 }

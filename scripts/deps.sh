@@ -1,18 +1,18 @@
 #!/bin/sh
-# Installs what graft's demo and tests need on Debian (or Ubuntu). Safe to run
-# again: it installs only what is missing.
+# Installs what graft's demo and tests need on Debian (or Ubuntu): Debian
+# packages with apt-get (only those missing), and a Go toolchain when the
+# machine has none that can build graft (scripts/go.sh). Safe to run again.
 set -eu
+cd "$(dirname "$0")/.."
 
-pkgs="qemu-system-x86 busybox-static gcc make libelf-dev bc flex bison xz-utils zstd cpio kmod binutils rsync ca-certificates"
+# qemu and busybox run the VMs; gcc, make, flex, bison, bc, libelf-dev and
+# dwarves (pahole, for kernels that build BTF for modules) are what kbuild
+# needs; curl and unzip fetch Go when it is missing.
+pkgs="qemu-system-x86 busybox-static gcc make libelf-dev libssl-dev bc flex bison dwarves xz-utils zstd cpio kmod binutils rsync ca-certificates curl unzip"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-if ! command -v go >/dev/null 2>&1; then
-	# Debian's golang-go is older than go.mod asks for; Go 1.21 or newer fetches
-	# the right toolchain itself (GOTOOLCHAIN=auto).
-	missing="$missing golang-go"
-fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,4 +25,5 @@ fi
 if ! apt-cache policy linux-image-amd64 2>/dev/null | grep -q Candidate; then
 	$sudo apt-get update -q
 fi
-echo "deps: ok"
+go=$(./scripts/go.sh)
+echo "deps: ok ($($go version))"

@@ -63,7 +63,9 @@ it is also written as JSON beside the module (OUT.json).`,
 			}
 			if !quiet {
 				opts.Fetch = fetchProgress(os.Stderr, false)
-				opts.Progress = stageProgress(os.Stderr)
+				if isTerminal(os.Stderr) {
+					opts.Progress = stageProgress(os.Stderr)
+				}
 			}
 			rep, err := build.Build(cmd.Context(), opts)
 			if rep != nil {

@@ -51,7 +51,9 @@ errors; --allow ID lets one through (and the report says so). Exit 0 without err
 			}
 			if !quiet {
 				opts.Fetch = fetchProgress(os.Stderr, false)
-				opts.Progress = stageProgress(os.Stderr)
+				if isTerminal(os.Stderr) {
+					opts.Progress = stageProgress(os.Stderr)
+				}
 			}
 			rep, err := build.Build(cmd.Context(), opts)
 			if rep == nil {

@@ -94,6 +94,7 @@ var exitCodes = []struct {
 	{srcpatch.ErrUnsupported, exitRefused},
 	{kbuild.ErrCompile, exitRefused},
 	{kbuild.ErrCompilerMismatch, exitEnvironment},
+	{kbuild.ErrMissingPackages, exitEnvironment},
 	{kernel.ErrNoSymbols, exitEnvironment},
 	{kernel.ErrNoModule, exitNotFound},
 	{klp.ErrUnsupported, exitRefused},

@@ -28,9 +28,11 @@ func (k Kernel) String() string { return k.Release + " (" + k.Version + ")" }
 
 func (k Kernel) imagePackage() string { return "linux-image-" + k.Release }
 
-// Resolve finds the kernel for release: "" means the current candidate of
-// linux-image-amd64, "6.1.0-56-amd64" the candidate of that image package,
-// and "6.1.0-56-amd64=6.1.192-1" pins a package version.
+// Resolve finds the kernel for release: "" means the candidate of
+// linux-image-amd64 (what apt-get install would install, so that a machine
+// with bookworm-backports in its sources keeps its release's kernel),
+// "6.1.0-56-amd64" the candidate of that image package, and
+// "6.1.0-56-amd64=6.1.192-1" pins a package version.
 func Resolve(ctx context.Context, release string) (Kernel, error) {
 	if release == "" {
 		return resolveDefault(ctx)
@@ -48,6 +50,9 @@ func Resolve(ctx context.Context, release string) (Kernel, error) {
 	}
 	if !pinned {
 		k.Version = versions[0]
+		if c, err := candidate(ctx, pkg); err == nil && c != "" {
+			k.Version = c
+		}
 		return k, nil
 	}
 	for _, v := range versions {
@@ -134,20 +139,39 @@ func parseMadison(out []byte, pkg string) []string {
 	return vs
 }
 
+// candidate is the version of pkg that apt-get install would install
+// ("" when none).
+func candidate(ctx context.Context, pkg string) (string, error) {
+	out, err := aptCache(ctx, "policy", pkg)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+			v = strings.TrimSpace(v)
+			if v == "(none)" {
+				return "", nil
+			}
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
 // showPackage returns the control fields of pkg at version ("" = candidate).
 func showPackage(ctx context.Context, pkg, version string) (map[string]string, error) {
 	arg := pkg
 	if version != "" {
 		arg += "=" + version
 	} else {
-		versions, err := packageVersions(ctx, pkg)
+		v, err := candidate(ctx, pkg)
 		if err != nil {
 			return nil, err
 		}
-		if len(versions) == 0 {
+		if v == "" {
 			return nil, fmt.Errorf("%w: no package %s in the apt sources (run 'apt-get update'?)", ErrUnknownRelease, pkg)
 		}
-		arg += "=" + versions[0]
+		arg += "=" + v
 	}
 	out, err := aptCache(ctx, "show", arg)
 	if err != nil {

@@ -290,7 +290,50 @@ func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, pro
 		return fmt.Errorf("headers: %w", err)
 	}
 	fixed := strings.ReplaceAll(string(b), " /usr/src/", " "+filepath.Join(dst, "usr", "src")+"/")
-	return os.WriteFile(mk, []byte(fixed), 0o644)
+	if err := os.WriteFile(mk, []byte(fixed), 0o644); err != nil {
+		return err
+	}
+	host, err := hostDepends(ctx, pkgs)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(filepath.Dir(mk), HostDependsFile), []byte(strings.Join(host, "\n")+"\n"), 0o644)
+}
+
+// HostDependsFile, in a headers tree, lists the packages of the host that
+// building modules against it needs: what installing the headers would
+// have pulled in (the compiler, pahole, libraries of the kbuild tools).
+const HostDependsFile = ".graft-host-depends"
+
+// hostDepends returns what the kernel packages pkgs depend on that is not
+// itself a kernel package; the compiler packages (linux-compiler-*) stand
+// for what they depend on.
+func hostDepends(ctx context.Context, pkgs []pkgVer) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	queue := append([]pkgVer(nil), pkgs...)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		fields, err := showPackage(ctx, p.name, p.version)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range parseDepends(fields["Depends"]) {
+			switch {
+			case seen[d.name]:
+			case strings.HasPrefix(d.name, "linux-compiler-"):
+				seen[d.name] = true
+				queue = append(queue, pkgVer{d.name, ""})
+			case strings.HasPrefix(d.name, "linux-"):
+			default:
+				seen[d.name] = true
+				out = append(out, d.name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {

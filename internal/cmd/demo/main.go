@@ -1,25 +1,25 @@
-// Command demo shows graft end to end on a stock Debian kernel: it fetches
-// the kernel, builds the kernel's own livepatch sample against the fetched
-// headers, boots the kernel in a disposable VM and there applies the patch
-// with graft, showing /proc/cmdline before, after the transition, and after
-// graft revert.
+// Command demo shows graft end to end on a stock Debian kernel: it builds a
+// livepatch module from examples/cmdline.patch with graft build (fetching
+// the kernel on first use), boots that kernel in a disposable VM and there
+// applies the module with graft, showing /proc/cmdline before, after the
+// transition, and after graft revert.
 //
-// Run it with `make demo`.
+// Run it with `make demo` (`make demo KERNEL=RELEASE` for another Debian
+// kernel).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"time"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/vmtest"
-	"github.com/graft-live/graft/kbuild"
+	"github.com/graft-live/graft/kernel"
 )
 
 // guestScript runs in the VM, with graft on PATH: what an operator types.
@@ -27,25 +27,26 @@ const guestScript = `
 set -e
 echo "== /proc/cmdline before the livepatch"
 cat /proc/cmdline
-echo "== graft apply /livepatch-sample.ko"
-graft apply /livepatch-sample.ko
+echo "== graft apply /livepatch-cmdline.ko"
+graft apply /livepatch-cmdline.ko
 echo "== /proc/cmdline after the transition"
 cat /proc/cmdline
 echo "== graft status"
 graft status
-echo "== graft revert livepatch_sample"
-graft revert livepatch_sample
-echo "== /proc/cmdline after disabling"
+echo "== graft revert livepatch_cmdline"
+graft revert livepatch_cmdline
+echo "== /proc/cmdline after the revert"
 cat /proc/cmdline
 `
 
 func main() {
-	release := flag.String("kernel", "", "Debian kernel release (default: the current linux-image-amd64)")
-	graft := flag.String("graft", "bin/graft", "graft binary to use as the guest's init (static: CGO_ENABLED=0)")
+	release := flag.String("kernel", "", "Debian kernel release (default: the candidate of linux-image-amd64)")
+	graft := flag.String("graft", "bin/graft", "graft binary (static: CGO_ENABLED=0); it is also the guest's init")
+	patch := flag.String("patch", "examples/cmdline.patch", "the patch to build")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *release, *graft); err != nil {
+	if err := run(ctx, *release, *graft, *patch); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
@@ -57,49 +58,39 @@ func step(format string, args ...any) func() {
 	return func() { fmt.Fprintf(os.Stderr, "demo:   done in %v\n", time.Since(start).Round(time.Millisecond)) }
 }
 
-func run(ctx context.Context, release, graft string) error {
+func run(ctx context.Context, release, graft, patch string) error {
+	graft, err := filepath.Abs(graft)
+	if err != nil {
+		return err
+	}
 	if _, err := os.Stat(graft); err != nil {
 		return fmt.Errorf("graft binary: %w (run 'make build' first)", err)
 	}
-	cache, err := debian.OpenCache("")
+	cache, err := kernel.OpenCache("")
 	if err != nil {
 		return err
 	}
-	k, err := debian.Resolve(ctx, release)
+	t, err := cache.Resolve(ctx, kernel.Spec{Release: release}, 0, nil)
 	if err != nil {
 		return err
 	}
-	done := step("fetch %s: image, headers and source into %s", k, cache.Dir())
-	tree, err := cache.Fetch(ctx, k, debian.Image|debian.Headers|debian.Source, nil)
-	if err != nil {
-		return err
-	}
-	done()
-
-	done = step("build samples/livepatch/livepatch-sample.c against the fetched headers with kbuild")
 	work, err := os.MkdirTemp("", "graft-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	src, err := os.ReadFile(filepath.Join(tree.SourceDir, "samples", "livepatch", "livepatch-sample.c"))
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(work, "livepatch-sample.c"), src, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(work, "Kbuild"), []byte("obj-m += livepatch-sample.o\n"), 0o644); err != nil {
-		return err
-	}
-	kos, err := kbuild.BuildModules(ctx, tree.HeadersDir, work, io.Discard)
-	if err != nil {
-		return err
+	ko := filepath.Join(work, "livepatch-cmdline.ko")
+
+	done := step("graft build %s --kernel %s (the first build fetches the kernel into %s and prepares its source)", patch, t, cache.Dir())
+	cmd := exec.CommandContext(ctx, graft, "build", patch, "--kernel", t.Release+"="+t.Version, "-o", ko)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("graft build: %w", err)
 	}
 	done()
 
-	done = step("boot %s in QEMU; in the guest: graft apply, status, revert", k)
-	target, err := vmtest.PrepareTarget(ctx, release, nil)
+	done = step("boot %s in QEMU; in the guest: graft apply, status, revert", t)
+	target, err := vmtest.PrepareTarget(ctx, t.Release+"="+t.Version, nil)
 	if err != nil {
 		return err
 	}
@@ -112,7 +103,7 @@ func run(ctx context.Context, release, graft string) error {
 		Initramfs: vmtest.Initramfs{
 			Init:    graft,
 			Busybox: target.Busybox,
-			Files:   []vmtest.File{{Host: kos[0], Guest: "/livepatch-sample.ko"}},
+			Files:   []vmtest.File{{Host: ko, Guest: "/livepatch-cmdline.ko"}},
 		},
 	})
 	if err != nil {
