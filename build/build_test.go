@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/graft-live/graft/build"
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
@@ -25,7 +24,7 @@ func target(t *testing.T) kernel.Spec {
 	if testing.Short() {
 		t.Skip("builds kernel objects")
 	}
-	tree := fixtures.Kernel(t, debian.Image|debian.Headers|debian.Source)
+	tree := fixtures.Kernel(t, kernel.Image|kernel.Headers|kernel.Source)
 	return kernel.Spec{Release: tree.Release + "=" + tree.Version}
 }
 

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/modinfo"
 	"github.com/graft-live/graft/kbuild"
+	"github.com/graft-live/graft/kernel"
 )
 
 func modinfoOf(t *testing.T, ko string) map[string]string {
@@ -32,7 +32,7 @@ func modinfoOf(t *testing.T, ko string) map[string]string {
 // TestBuildModules builds the kernel's own livepatch sample and a livepatch
 // selftest module against the fetched headers.
 func TestBuildModules(t *testing.T) {
-	tr := fixtures.Kernel(t, debian.Headers|debian.Source)
+	tr := fixtures.Kernel(t, kernel.Headers|kernel.Source)
 	for _, src := range []string{"samples/livepatch/livepatch-sample.c", "lib/livepatch/test_klp_livepatch.c"} {
 		t.Run(filepath.Base(src), func(t *testing.T) {
 			dir := t.TempDir()
@@ -62,7 +62,7 @@ func TestBuildModules(t *testing.T) {
 }
 
 func TestBuildModulesErrors(t *testing.T) {
-	tr := fixtures.Kernel(t, debian.Headers|debian.Source)
+	tr := fixtures.Kernel(t, kernel.Headers|kernel.Source)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "broken.c"), []byte("this is not C;\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += broken.o\n"), 0o644)

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
@@ -41,7 +40,7 @@ func hostSympos(t *testing.T) []vmtest.File {
 	if testing.Short() {
 		t.Skip("fetches the debug symbols")
 	}
-	tree := fixtures.Kernel(t, debian.Image)
+	tree := fixtures.Kernel(t, kernel.Image)
 	c, err := kernel.OpenCache("")
 	if err != nil {
 		t.Fatal(err)

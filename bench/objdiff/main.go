@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/kbuild"
+	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/objdiff"
 )
 
@@ -43,19 +43,15 @@ type pair struct{ orig, patched string }
 
 func run(runs int) error {
 	ctx := context.Background()
-	c, err := debian.OpenCache("")
+	c, err := kernel.OpenCache("")
 	if err != nil {
 		return err
 	}
-	k, err := debian.Resolve(ctx, "")
+	src, err := c.Resolve(ctx, kernel.Spec{}, kernel.Image|kernel.Source, nil)
 	if err != nil {
 		return err
 	}
-	src, err := c.Fetch(ctx, k, debian.Image|debian.Source, nil)
-	if err != nil {
-		return err
-	}
-	tree, err := kbuild.Prepare(ctx, src.SourceDir, src.Config, filepath.Join(src.Dir, "prepared"), nil)
+	tree, err := kbuild.Prepare(ctx, src.SourceDir, src.Config, src.PreparedDir(), nil)
 	if err != nil {
 		return err
 	}
@@ -92,7 +88,7 @@ func run(runs int) error {
 		}
 	}
 	fmt.Printf("kernel %s: %d objects of fs/proc compiled twice in %v (%.1f MB); %d pairs (each object with itself and with a line-shifted build)\n",
-		k, len(pairs)/2, time.Since(start).Round(time.Second), float64(bytes)/1e6, len(pairs))
+		src, len(pairs)/2, time.Since(start).Round(time.Second), float64(bytes)/1e6, len(pairs))
 
 	// Each run goes over the pairs several times, so that a run lasts long
 	// enough to time.

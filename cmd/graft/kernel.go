@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/kernel"
 )
 
 func newKernelCmd() *cobra.Command {
@@ -45,11 +46,11 @@ func newKernelListCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cache, err := debian.OpenCache("")
+			cache, err := kernel.OpenCache("")
 			if err != nil {
 				return err
 			}
-			trees, err := cache.List()
+			trees, err := cache.Debian().List()
 			if err != nil {
 				return err
 			}
@@ -121,10 +122,10 @@ func partList(p debian.Part) []string {
 func newKernelFetchCmd() *cobra.Command {
 	var source, symbols, headersOnly, quiet, asJSON bool
 	c := &cobra.Command{
-		Use:   "fetch [RELEASE[=VERSION]]",
+		Use:   "fetch [RELEASE[=VERSION] | running]",
 		Short: "Fetch a kernel's image and headers (and optionally source and symbols) into the cache",
 		Long: `Fetch the Debian packages of a kernel into graft's cache. Without RELEASE it fetches the current
-candidate of linux-image-amd64. Parts already in the cache are not fetched again; an interrupted
+candidate of linux-image-amd64; "running" fetches the kernel this machine runs. Parts already in the cache are not fetched again; an interrupted
 fetch leaves nothing that looks complete, and several graft processes may fetch at once.
 
   image    linux-image-REL: vmlinuz, config, modules (what graft vm boots)
@@ -150,23 +151,18 @@ fetch leaves nothing that looks complete, and several graft processes may fetch 
 			if symbols {
 				parts |= debian.Symbols
 			}
-			ctx := cmd.Context()
-			k, err := debian.Resolve(ctx, release)
+			cache, err := kernel.OpenCache("")
 			if err != nil {
 				return err
 			}
-			cache, err := debian.OpenCache("")
-			if err != nil {
-				return err
-			}
-			tree, err := cache.Fetch(ctx, k, parts, fetchProgress(os.Stderr, quiet))
+			t, err := cache.Resolve(cmd.Context(), kernel.ParseSpec(release), parts, fetchProgress(os.Stderr, quiet))
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), tree)
+				return writeJSON(cmd.OutOrStdout(), t)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in %s\n", k, tree.Parts, tree.Dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in %s\n", t, t.Parts, t.Dir)
 			return nil
 		},
 	}

@@ -25,10 +25,14 @@ func fetchProgress(w *os.File, quiet bool) debian.Progress {
 		return nil
 	}
 	if !isTerminal(w) {
+		// One line per step of each package.
+		last := ""
 		return func(e debian.Event) {
-			if e.Phase != "done" && (e.Done == 0 || e.Phase == "extract") {
-				fmt.Fprintf(w, "graft: %s %s\n", e.Phase, e.Package)
+			key := e.Phase + " " + e.Package
+			if e.Phase != "done" && key != last {
+				fmt.Fprintf(w, "graft: %s\n", key)
 			}
+			last = key
 		}
 	}
 	var bar *progressbar.ProgressBar
