@@ -5,10 +5,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# qemu and busybox run the VMs; gcc, make, flex, bison, bc, libelf-dev and
-# dwarves (pahole, for kernels that build BTF for modules) are what kbuild
-# needs; curl and unzip fetch Go when it is missing.
-pkgs="qemu-system-x86 busybox-static gcc make libelf-dev libssl-dev bc flex bison dwarves xz-utils zstd cpio kmod binutils rsync ca-certificates curl unzip"
+# qemu and busybox run the VMs; gcc, make, flex, bison, bc, libelf-dev,
+# python3 (bpf_doc.py, which preparing a tree with BTF runs) and dwarves
+# (pahole, for kernels that build BTF for modules) are what kbuild needs;
+# curl and unzip fetch Go when it is missing.
+pkgs="qemu-system-x86 busybox-static gcc make libelf-dev libssl-dev bc flex bison python3 dwarves xz-utils zstd cpio kmod binutils rsync ca-certificates curl unzip"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

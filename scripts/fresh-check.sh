@@ -9,7 +9,8 @@
 #   FRESH_BACKPORTS=1 scripts/fresh-check.sh   bookworm-backports in the sources,
 #                                          the demo on its 6.12 kernel
 #
-# Needs root. FRESH_KEEP=1 keeps the root file system (in $FRESH_DIR).
+# Needs root. FRESH_KEEP=1 keeps the root file system (in $FRESH_DIR);
+# FRESH_REUSE=1 runs in a kept one again instead of making a new one.
 set -eu
 [ "$(id -u)" -eq 0 ] || { echo "fresh-check: needs root (mmdebstrap and chroot)" >&2; exit 4; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,9 +31,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [ "${FRESH_REUSE:-}" = 1 ] && [ -x "$dir/bin/sh" ]; then
+	echo "fresh-check: reusing $dir"
+	rm -rf "$dir/root/graft"
+else
 echo "fresh-check: mmdebstrap bookworm into $dir"
 rm -rf "$dir"
-mmdebstrap --variant=minbase --include=git,make,ca-certificates,apt --quiet bookworm "$dir" "$mirror"
+# The sources of a Debian 12 installation: the release, its updates and
+# its security updates.
+mmdebstrap --variant=minbase --include=git,make,ca-certificates,apt --quiet bookworm "$dir" \
+	"deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
+	"deb ${FRESH_SECURITY_MIRROR:-http://deb.debian.org/debian-security} bookworm-security main"
 
 # The host's network settings.
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
@@ -40,6 +49,7 @@ cp /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
 grep -ls -i proxy /etc/apt/apt.conf.d/* 2>/dev/null | while read -r f; do cp "$f" "$dir/etc/apt/apt.conf.d/"; done
 if [ "${FRESH_BACKPORTS:-}" = 1 ]; then
 	echo "deb $mirror bookworm-backports main" > "$dir/etc/apt/sources.list.d/backports.list"
+fi
 fi
 
 for m in proc sys dev; do
