@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
 )
 
 const module = "/livepatch-sample.ko"
@@ -47,7 +47,7 @@ func host(runs int, graft string) error {
 	if err != nil {
 		return err
 	}
-	target, err := vmtest.PrepareTarget(ctx, "", nil)
+	target, err := vm.PrepareTarget(ctx, "", nil)
 	if err != nil {
 		return err
 	}
@@ -56,14 +56,14 @@ func host(runs int, graft string) error {
 		return err
 	}
 	fmt.Printf("kernel %s under TCG, livepatch-sample.ko, %d runs each\n", target.Kernel, runs)
-	code, err := vmtest.Exec(ctx, vmtest.Config{
+	code, err := vm.Exec(ctx, vm.Config{
 		Kernel: target.Boot,
 		Argv:   []string{"/bench", "-guest", "-runs", strconv.Itoa(runs)},
 		Stdout: os.Stdout, Stderr: os.Stderr,
 		Timeout: 10 * time.Minute,
-		Initramfs: vmtest.Initramfs{
+		Initramfs: vm.Initramfs{
 			Init: graft, Busybox: target.Busybox,
-			Files: []vmtest.File{
+			Files: []vm.File{
 				{Host: self, Guest: "/bench", Mode: 0o755},
 				{Host: mods.Path("livepatch-sample.ko"), Guest: module},
 			},

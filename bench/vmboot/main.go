@@ -20,7 +20,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
 )
 
 var runInit = regexp.MustCompile(`\[\s*([0-9.]+)\] Run /init as init process`)
@@ -33,7 +33,7 @@ func main() {
 	flag.Parse()
 
 	ctx := context.Background()
-	target, err := vmtest.PrepareTarget(ctx, "", nil)
+	target, err := vm.PrepareTarget(ctx, "", nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmboot:", err)
 		os.Exit(1)
@@ -43,10 +43,10 @@ func main() {
 	for i := 0; i < *runs; i++ {
 		var console bytes.Buffer
 		start := time.Now()
-		code, err := vmtest.Exec(ctx, vmtest.Config{
+		code, err := vm.Exec(ctx, vm.Config{
 			Kernel: target.Boot, Argv: []string{"true"}, Accel: *accel, CPUs: *cpus,
 			Console:   &console,
-			Initramfs: vmtest.Initramfs{Init: *graft, Busybox: target.Busybox},
+			Initramfs: vm.Initramfs{Init: *graft, Busybox: target.Busybox},
 		})
 		d := time.Since(start).Seconds()
 		if err != nil || code != 0 {

@@ -12,7 +12,6 @@ import (
 	"github.com/graft-live/graft/build"
 	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/elfobj"
-	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kbuild"
 	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/klp"
@@ -20,6 +19,7 @@ import (
 	"github.com/graft-live/graft/objdiff"
 	"github.com/graft-live/graft/srcpatch"
 	"github.com/graft-live/graft/store"
+	"github.com/graft-live/graft/vm"
 )
 
 // Exit codes: the one place where errors become process status. Keep
@@ -64,11 +64,11 @@ var exitCodes = []struct {
 	{context.Canceled, exitInterrupted},
 	{debian.ErrUnknownRelease, exitNotFound},
 	{debian.ErrNoAPT, exitEnvironment},
-	{vmtest.ErrNoQEMU, exitEnvironment},
-	{vmtest.ErrFileNotFound, exitNotFound},
-	{vmtest.ErrTimeout, exitTimeout},
-	{vmtest.ErrVM, exitVMFailed},
-	{vmtest.ErrUnknownModule, exitNotFound},
+	{vm.ErrNoQEMU, exitEnvironment},
+	{vm.ErrFileNotFound, exitNotFound},
+	{vm.ErrTimeout, exitTimeout},
+	{vm.ErrVM, exitVMFailed},
+	{vm.ErrUnknownModule, exitNotFound},
 	{livepatch.ErrNotRoot, exitEnvironment},
 	{livepatch.ErrNoLivepatch, exitEnvironment},
 	{livepatch.ErrStalled, exitStalled},

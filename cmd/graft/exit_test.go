@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/graft-live/graft/distro/debian"
-	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
 )
 
 func TestExitCode(t *testing.T) {
@@ -22,9 +22,9 @@ func TestExitCode(t *testing.T) {
 		{"cobra args", errors.New("accepts 1 arg(s), received 2"), exitUsage},
 		{"guest status", silentError{42}, 42},
 		{"wrapped unknown release", fmt.Errorf("resolve: %w", debian.ErrUnknownRelease), exitNotFound},
-		{"no qemu", vmtest.ErrNoQEMU, exitEnvironment},
-		{"timeout", &vmtest.TimeoutError{}, exitTimeout},
-		{"vm failed", &vmtest.GuestError{Reason: "panic"}, exitVMFailed},
+		{"no qemu", vm.ErrNoQEMU, exitEnvironment},
+		{"timeout", &vm.TimeoutError{}, exitTimeout},
+		{"vm failed", &vm.GuestError{Reason: "panic"}, exitVMFailed},
 		{"interrupted", fmt.Errorf("fetch: %w", context.Canceled), exitInterrupted},
 	}
 	for _, tc := range tests {

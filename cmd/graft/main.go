@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/graft-live/graft/internal/guest"
+	"github.com/graft-live/graft/vm/guest"
 )
 
 func main() {

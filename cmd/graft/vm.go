@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
 )
 
 func newVMCmd() *cobra.Command {
@@ -64,7 +64,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 			if script {
 				args = []string{"sh", "-s"}
 			}
-			cfg := vmtest.Config{
+			cfg := vm.Config{
 				Argv: args, Env: env, Memory: memMiB, CPUs: cpus, Timeout: timeout,
 				Accel: accel, Append: appendArgs, Stdout: os.Stdout, Stderr: os.Stderr,
 				Terminal: isTerminal(os.Stderr),
@@ -73,12 +73,12 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 				cfg.Stdin = os.Stdin
 			}
 			for _, f := range files {
-				vf, err := vmtest.ParseFile(f)
+				vf, err := vm.ParseFile(f)
 				if err != nil {
 					return usageError{err}
 				}
 				if _, err := os.Stat(vf.Host); err != nil {
-					return fmt.Errorf("--file %s: %w", f, vmtest.ErrFileNotFound)
+					return fmt.Errorf("--file %s: %w", f, vm.ErrFileNotFound)
 				}
 				cfg.Initramfs.Files = append(cfg.Initramfs.Files, vf)
 			}
@@ -91,7 +91,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 				}
 				cfg.Kernel, cfg.Initramfs.Busybox = image, busybox
 			} else {
-				t, err := vmtest.PrepareTarget(cmd.Context(), release, fetchProgress(os.Stderr, quiet))
+				t, err := vm.PrepareTarget(cmd.Context(), release, fetchProgress(os.Stderr, quiet))
 				if err != nil {
 					return err
 				}
@@ -99,7 +99,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 				if busybox != "" {
 					cfg.Initramfs.Busybox = busybox
 				}
-				mods, order, err := vmtest.Modules(t.Tree.ModulesDir, modules)
+				mods, order, err := vm.Modules(t.Kernel.ModulesDir, modules)
 				if err != nil {
 					return err
 				}
@@ -114,7 +114,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 				defer f.Close()
 				cfg.Console = f
 			}
-			code, err := vmtest.Exec(cmd.Context(), cfg)
+			code, err := vm.Exec(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

@@ -1,19 +1,5 @@
-// Package vmtest boots a target kernel in a disposable QEMU VM and runs one
-// command inside it.
-//
-// The VM has no disk: everything it needs is in an initramfs built here in
-// Go. Its /init is the graft binary itself (see internal/guest), with busybox
-// applets and graft on PATH and the caller's files at their guest paths. The
-// command's stdout and stderr come back over their own serial ports, apart
-// from the kernel's console, and its exit status over a fourth.
-//
-// Exec is what `graft vm` uses. Run lets a Go test in any package run its
-// body inside the VM: on the host it boots the VM and runs the test binary
-// there; in the guest it just calls the body.
-//
-// Under TCG (the default; KVM is used only after a probe proved it boots)
-// boot-to-command takes about two seconds for a Debian kernel when QEMU loads
-// the uncompressed ELF vmlinux through its PVH entry, which Kernel extracts
-// once from the vmlinuz and caches: the bzImage's own xz decompression is
-// what makes a plain vmlinuz boot slow under emulation.
+// Package vmtest lets a Go test in any package run its body inside a VM of
+// the test kernel (package vm): on the host, Run boots the VM and runs the
+// test binary there, restricted to the calling test; in the guest, it just
+// calls the body.
 package vmtest

@@ -2,6 +2,8 @@ package vmtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,12 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graft-live/graft/distro/debian"
-	"github.com/graft-live/graft/internal/guest"
+	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/vm"
+	"github.com/graft-live/graft/vm/guest"
 )
 
 // InGuest reports whether this process runs inside a graft VM.
 func InGuest() bool { return os.Getenv(guest.EnvInGuest) == "1" }
+
+// File is a host file copied into the guest.
+type File = vm.File
 
 // Option configures Run.
 type Option func(*options)
@@ -60,7 +67,7 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 		fn(t)
 		return
 	}
-	o := options{timeout: 5 * time.Minute, memory: 1024}
+	o := options{timeout: 5 * time.Minute, memory: 1024, release: fixtures.Spec().Release}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -94,8 +101,8 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	files = append(files, File{Host: self, Guest: guestTest, Mode: 0o755})
 
 	out := &lineLogger{t: t, prefix: "guest: "}
-	var console tail
-	cfg := Config{
+	var console vm.Tail
+	cfg := vm.Config{
 		QEMU:    qemu,
 		Kernel:  target.Boot,
 		Memory:  o.memory,
@@ -106,21 +113,21 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 		Stdout:  out,
 		Stderr:  out,
 		Console: &console,
-		Initramfs: Initramfs{
+		Initramfs: vm.Initramfs{
 			Init:    graft,
 			Busybox: target.Busybox,
 			Files:   files,
 		},
 	}
 	start := time.Now()
-	code, err := Exec(ctx, cfg)
+	code, err := vm.Exec(ctx, cfg)
 	out.Flush()
 	t.Logf("vm: %s, %v", target.Kernel, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("vm: %v", err)
 	}
 	if code != 0 {
-		t.Fatalf("the test failed in the guest (exit status %d)%s", code, formatTail(console.lines(consoleTail)))
+		t.Fatalf("the test failed in the guest (exit status %d)%s", code, vm.FormatLines(console.Lines(vm.ConsoleLines)))
 	}
 }
 
@@ -155,18 +162,18 @@ func passEnv(keys ...string) []string {
 }
 
 var (
-	targets   = map[string]*Target{}
+	targets   = map[string]*vm.Target{}
 	targetsMu sync.Mutex
 )
 
 // testTarget prepares a kernel once per test process.
-func testTarget(ctx context.Context, release string) (*Target, error) {
+func testTarget(ctx context.Context, release string) (*vm.Target, error) {
 	targetsMu.Lock()
 	defer targetsMu.Unlock()
 	if t, ok := targets[release]; ok {
 		return t, nil
 	}
-	t, err := PrepareTarget(ctx, release, nil)
+	t, err := vm.PrepareTarget(ctx, release, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -182,43 +189,60 @@ var (
 
 // GraftBinary builds graft from this source tree (once per process) as a
 // static binary for the guest, and returns its path.
+//
+// The binary goes into the graft cache under a name taken from its
+// contents, so that test processes of different source trees running at
+// once each boot the binary they built; binaries of earlier runs that no
+// one has used for a day are removed.
 func GraftBinary() (string, error) {
-	graftOnce.Do(func() {
-		_, file, _, ok := runtime.Caller(0)
-		if !ok {
-			graftErr = fmt.Errorf("cannot locate the source tree")
-			return
-		}
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		// One fixed path in the cache, replaced atomically: concurrent test
-		// processes each rename their own build over it, and a binary in use
-		// keeps its inode. Nothing accumulates in the temporary directory.
-		cacheDir, err := debian.DefaultCacheDir()
-		if err != nil {
-			graftErr = err
-			return
-		}
-		dir := filepath.Join(cacheDir, "vm")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			graftErr = err
-			return
-		}
-		tmp := filepath.Join(dir, fmt.Sprintf(".graft-test-%d", os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/graft")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			os.Remove(tmp)
-			graftErr = fmt.Errorf("go build ./cmd/graft: %v\n%s", err, out)
-			return
-		}
-		graftPath = filepath.Join(dir, "graft-test")
-		if err := os.Rename(tmp, graftPath); err != nil {
-			os.Remove(tmp)
-			graftErr = err
-		}
-	})
+	graftOnce.Do(func() { graftPath, graftErr = buildGraft() })
 	return graftPath, graftErr
+}
+
+func buildGraft() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the source tree")
+	}
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	cacheDir, err := kernel.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cacheDir, "vm")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".graft-test-")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/graft")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/graft: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	p := filepath.Join(dir, "graft-test-"+hex.EncodeToString(sum[:8]))
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	os.Chtimes(p, now, now)
+	old, _ := filepath.Glob(filepath.Join(dir, "graft-test-*"))
+	for _, o := range old {
+		if st, err := os.Stat(o); err == nil && o != p && now.Sub(st.ModTime()) > 24*time.Hour {
+			os.Remove(o)
+		}
+	}
+	return p, nil
 }
 
 // lineLogger sends complete lines to t.Log.

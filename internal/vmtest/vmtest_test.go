@@ -1,44 +1,11 @@
 package vmtest
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-
-	"github.com/u-root/u-root/pkg/cpio"
-
-	"github.com/graft-live/graft/internal/guest"
 )
-
-func TestParseFile(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    File
-		wantErr bool
-	}{
-		{in: "/a/x.ko", want: File{Host: "/a/x.ko", Guest: "/a/x.ko"}},
-		{in: "x.ko", want: File{Host: "x.ko", Guest: "/x.ko"}},
-		{in: "./b/x.ko:/x.ko", want: File{Host: "./b/x.ko", Guest: "/x.ko"}},
-		{in: "x.ko:/a/../y.ko", want: File{Host: "x.ko", Guest: "/y.ko"}},
-		{in: "x.ko:rel", wantErr: true},
-		{in: ":/x", wantErr: true},
-		{in: "x:", wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseFile(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("ParseFile(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
-			}
-			if err == nil && got != tc.want {
-				t.Fatalf("ParseFile(%q) = %+v, want %+v", tc.in, got, tc.want)
-			}
-		})
-	}
-}
 
 func TestRunPattern(t *testing.T) {
 	tests := map[string]string{
@@ -54,127 +21,30 @@ func TestRunPattern(t *testing.T) {
 	}
 }
 
-func TestParseControl(t *testing.T) {
-	tests := []struct {
-		in     string
-		code   int
-		errMsg string
-		ok     bool
-	}{
-		{in: "exit 0\n", code: 0, ok: true},
-		{in: "exit 3\r\n", code: 3, ok: true},
-		{in: "noise\nexit 130\n", code: 130, ok: true},
-		{in: "error mount /proc: EPERM\n", errMsg: "mount /proc: EPERM", ok: true},
-		{in: "", ok: false},
-		{in: "exit x\n", ok: false},
-	}
-	for _, tc := range tests {
-		code, msg, ok := guest.ParseControl([]byte(tc.in))
-		if code != tc.code || msg != tc.errMsg || ok != tc.ok {
-			t.Errorf("ParseControl(%q) = %d, %q, %v; want %d, %q, %v", tc.in, code, msg, ok, tc.code, tc.errMsg, tc.ok)
+// TestRun runs its body in the guest through the test helper.
+func TestRun(t *testing.T) {
+	Run(t, func(t *testing.T) {
+		if !InGuest() {
+			t.Fatal("body ran on the host")
 		}
-	}
-	// What the guest writes, the host must read back.
-	for _, code := range []int{0, 1, 255} {
-		if got, _, ok := guest.ParseControl([]byte(guest.FormatExit(code))); !ok || got != code {
-			t.Errorf("round trip of exit %d gave %d, %v", code, got, ok)
+		b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, msg, ok := guest.ParseControl([]byte(guest.FormatError("a\nb"))); !ok || msg != "a b" {
-		t.Errorf("round trip of an error gave %q, %v", msg, ok)
-	}
-}
-
-func TestTail(t *testing.T) {
-	var tl tail
-	for i := 0; i < 5000; i++ {
-		tl.Write([]byte("line\r\n"))
-	}
-	tl.Write([]byte("\nlast one"))
-	got := tl.lines(3)
-	want := []string{"line", "line", "last one"}
-	if len(got) != 3 || got[0] != want[0] || got[2] != want[2] {
-		t.Fatalf("lines(3) = %q, want %q", got, want)
-	}
-}
-
-func TestInitramfsContents(t *testing.T) {
-	dir := t.TempDir()
-	init := filepath.Join(dir, "graft")
-	data := filepath.Join(dir, "data.txt")
-	os.WriteFile(init, []byte("#!fake init"), 0o755)
-	os.WriteFile(data, []byte("payload"), 0o640)
-	tree := filepath.Join(dir, "tree")
-	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
-	os.WriteFile(filepath.Join(tree, "sub", "leaf"), []byte("leaf"), 0o644)
-	ir := Initramfs{
-		Init:   init,
-		Files:  []File{{Host: data, Guest: "/deep/dir/data.txt"}, {Host: tree, Guest: "/t"}},
-		Config: guest.Config{Argv: []string{"cat", "/deep/dir/data.txt"}},
-	}
-	out := filepath.Join(dir, "initramfs.cpio")
-	if err := ir.WriteFile(out); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rr, err := cpio.Newc.NewFileReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := cpio.ReadAllRecords(rr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]cpio.Record{}
-	for _, r := range recs {
-		byName[r.Name] = r
-	}
-	content := func(name string) string {
-		r, ok := byName[name]
-		if !ok {
-			t.Fatalf("%s missing from the initramfs", name)
+		if got := strings.TrimSpace(string(b)); !strings.HasSuffix(got, "-amd64") {
+			t.Errorf("guest kernel %q is not a Debian amd64 kernel", got)
 		}
-		var b bytes.Buffer
-		b.ReadFrom(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
-		return b.String()
-	}
-	if got := content("deep/dir/data.txt"); got != "payload" {
-		t.Errorf("data file = %q", got)
-	}
-	if got := byName["deep/dir/data.txt"].Mode & 0o777; got != 0o640 {
-		t.Errorf("data file mode = %o, want 640", got)
-	}
-	if got := content("t/sub/leaf"); got != "leaf" {
-		t.Errorf("file from a directory = %q", got)
-	}
-	if got := content("bin/graft"); got != "#!fake init" {
-		t.Errorf("bin/graft = %q", got)
-	}
-	if got := content("init"); got != "bin/graft" {
-		t.Errorf("init symlink points to %q", got)
-	}
-	if _, ok := byName["deep/dir"]; !ok {
-		t.Errorf("parent directory deep/dir missing")
-	}
-	if _, ok := byName["dev/console"]; !ok {
-		t.Errorf("dev/console missing: the kernel needs it before devtmpfs is mounted")
-	}
-	if got := content("graft/vm.json"); !bytes.Contains([]byte(got), []byte(`"cat"`)) {
-		t.Errorf("config = %s", got)
-	}
-}
-
-func TestInitramfsMissingFile(t *testing.T) {
-	ir := Initramfs{Init: "/nonexistent/graft"}
-	err := ir.WriteFile(filepath.Join(t.TempDir(), "x.cpio"))
-	if err == nil {
-		t.Fatal("no error for a missing init")
-	}
-	if !errors.Is(err, ErrFileNotFound) {
-		t.Fatalf("error %v does not match ErrFileNotFound", err)
-	}
+		if _, err := os.Stat("/fixtures/hello"); err != nil {
+			t.Errorf("fixture missing in the guest: %v", err)
+		}
+		t.Run("subtest", func(t *testing.T) {
+			if os.Getpid() == 1 {
+				t.Error("the test runs as init")
+			}
+		})
+	}, WithFiles(func(t *testing.T) []File {
+		p := filepath.Join(t.TempDir(), "hello")
+		os.WriteFile(p, []byte("hi"), 0o644)
+		return []File{{Host: p, Guest: "/fixtures/hello"}}
+	}))
 }

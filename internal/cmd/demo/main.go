@@ -18,8 +18,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/vm"
 )
 
 // guestScript runs in the VM, with graft on PATH: what an operator types.
@@ -90,20 +90,20 @@ func run(ctx context.Context, release, graft, patch string) error {
 	done()
 
 	done = step("boot %s in QEMU; in the guest: graft apply, status, revert", t)
-	target, err := vmtest.PrepareTarget(ctx, t.Release+"="+t.Version, nil)
+	target, err := vm.PrepareTarget(ctx, t.Release+"="+t.Version, nil)
 	if err != nil {
 		return err
 	}
-	code, err := vmtest.Exec(ctx, vmtest.Config{
+	code, err := vm.Exec(ctx, vm.Config{
 		Kernel:  target.Boot,
 		Argv:    []string{"sh", "-c", guestScript},
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Timeout: 3 * time.Minute,
-		Initramfs: vmtest.Initramfs{
+		Initramfs: vm.Initramfs{
 			Init:    graft,
 			Busybox: target.Busybox,
-			Files:   []vmtest.File{{Host: ko, Guest: "/livepatch-cmdline.ko"}},
+			Files:   []vm.File{{Host: ko, Guest: "/livepatch-cmdline.ko"}},
 		},
 	})
 	if err != nil {

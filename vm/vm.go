@@ -1,4 +1,4 @@
-package vmtest
+package vm
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graft-live/graft/internal/guest"
+	"github.com/graft-live/graft/vm/guest"
 )
 
 // Config describes one VM run.
@@ -64,8 +64,8 @@ type Config struct {
 // stdinGuestPath is where the command's input is in the guest.
 const stdinGuestPath = "/graft/stdin"
 
-// consoleTail is how many console lines an error shows.
-const consoleTail = 25
+// ConsoleLines is how many console lines an error shows.
+const ConsoleLines = 25
 
 // TimeoutError reports a guest that did not finish in time, with the last
 // console lines. It matches ErrTimeout with errors.Is.
@@ -75,7 +75,7 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("guest did not finish within %v and was killed%s", e.After, formatTail(e.Console))
+	return fmt.Sprintf("guest did not finish within %v and was killed%s", e.After, FormatLines(e.Console))
 }
 
 // Is makes errors.Is(err, ErrTimeout) true.
@@ -89,12 +89,13 @@ type GuestError struct {
 	Console []string
 }
 
-func (e *GuestError) Error() string { return "vm: " + e.Reason + formatTail(e.Console) }
+func (e *GuestError) Error() string { return "vm: " + e.Reason + FormatLines(e.Console) }
 
 // Is makes errors.Is(err, ErrVM) true.
 func (e *GuestError) Is(target error) bool { return target == ErrVM }
 
-func formatTail(lines []string) string {
+// FormatLines formats console lines for an error message.
+func FormatLines(lines []string) string {
 	if len(lines) == 0 {
 		return ""
 	}
@@ -207,7 +208,7 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 
 	// Ports: ttyS0 console, ttyS1 stdout, ttyS2 stderr, ttyS3 control. QEMU
 	// writes each to an inherited pipe, opened by path as /dev/fd/N.
-	var console tail
+	var console Tail
 	consoleOut := io.Writer(&console)
 	if cfg.Console != nil {
 		consoleOut = io.MultiWriter(&console, cfg.Console)
@@ -277,7 +278,7 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 		}
 		closeAll()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, &TimeoutError{After: cfg.Timeout, Console: console.lines(consoleTail)}
+			return 0, &TimeoutError{After: cfg.Timeout, Console: console.Lines(ConsoleLines)}
 		}
 		return 0, ctx.Err()
 	}
@@ -291,19 +292,19 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 	case ok && guestErr == "":
 		return code, nil
 	case ok:
-		return 0, &GuestError{Reason: "guest init: " + guestErr, Console: console.lines(consoleTail)}
+		return 0, &GuestError{Reason: "guest init: " + guestErr, Console: console.Lines(ConsoleLines)}
 	case werr != nil:
 		msg := strings.TrimSpace(qemuErr.String())
 		if msg == "" {
 			msg = werr.Error()
 		}
-		return 0, &GuestError{Reason: "qemu: " + msg, Console: console.lines(consoleTail)}
+		return 0, &GuestError{Reason: "qemu: " + msg, Console: console.Lines(ConsoleLines)}
 	default:
 		reason := "the guest stopped without reporting the command's exit status"
 		if p := console.find("Kernel panic - not syncing: "); p != "" {
 			reason = "the guest kernel panicked: " + p
 		}
-		return 0, &GuestError{Reason: reason, Console: console.lines(consoleTail)}
+		return 0, &GuestError{Reason: reason, Console: console.Lines(ConsoleLines)}
 	}
 }
 
@@ -321,15 +322,17 @@ func orStdin(r io.Reader) io.Reader {
 	return r
 }
 
-// tail keeps the last lines written to it.
-type tail struct {
+// Tail is a writer that keeps the last lines written to it: the end of a
+// guest's console, for error messages.
+type Tail struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
 const tailBytes = 64 << 10
 
-func (t *tail) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -340,7 +343,7 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 // find returns what follows the last occurrence of marker on its line.
-func (t *tail) find(marker string) string {
+func (t *Tail) find(marker string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := string(t.buf)
@@ -352,7 +355,8 @@ func (t *tail) find(marker string) string {
 	return strings.TrimSpace(rest)
 }
 
-func (t *tail) lines(n int) []string {
+// Lines returns the last n non-empty lines.
+func (t *Tail) Lines(n int) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string

@@ -1,4 +1,4 @@
-package vmtest
+package vm
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
-	"github.com/graft-live/graft/internal/guest"
+	"github.com/graft-live/graft/vm/guest"
 )
 
 // File is a host file copied into the guest.

@@ -1,6 +1,6 @@
 // Package guest is the init process of a graft VM.
 //
-// internal/vmtest builds an initramfs whose /init is the graft binary itself.
+// vm builds an initramfs whose /init is the graft binary itself.
 // When graft starts as PID 1 and finds ConfigPath, it runs Main instead of the
 // CLI: it mounts the pseudo file systems, runs the one command described by
 // the Config (or a shell on the console), reports the command's exit status

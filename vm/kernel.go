@@ -1,4 +1,4 @@
-package vmtest
+package vm
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/kernel"
 )
 
 // compressors maps the magic of a compressed kernel payload inside a bzImage
@@ -117,17 +117,17 @@ func checkKernelELF(name string) error {
 	return nil
 }
 
-// ProbeKVM reports whether QEMU can boot kernel under KVM on this host. The
+// ProbeKVM reports whether QEMU can boot kernelPath under KVM on this host. The
 // answer is cached for the host's boot (keyed by its boot_id) in the graft
 // cache: a broken KVM can hang for the whole probe timeout.
-func ProbeKVM(ctx context.Context, qemuPath, kernel string) bool {
+func ProbeKVM(ctx context.Context, qemuPath, kernelPath string) bool {
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
 		return false
 	} else {
 		f.Close()
 	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	dir, err := debian.DefaultCacheDir()
+	dir, err := kernel.CacheDir()
 	if err != nil {
 		return false
 	}
@@ -135,7 +135,7 @@ func ProbeKVM(ctx context.Context, qemuPath, kernel string) bool {
 	if b, err := os.ReadFile(cache); err == nil {
 		return string(b) == "ok"
 	}
-	ok := probeKVM(ctx, qemuPath, kernel)
+	ok := probeKVM(ctx, qemuPath, kernelPath)
 	if ctx.Err() == nil {
 		verdict := "fail"
 		if ok {

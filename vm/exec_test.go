@@ -1,6 +1,10 @@
-package vmtest
+package vm_test
 
 import (
+	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
+
 	"bytes"
 	"context"
 	"errors"
@@ -12,29 +16,29 @@ import (
 	"time"
 )
 
-// hostConfig prepares a Config that boots the default Debian kernel, or
+// hostConfig prepares a vm.Config that boots the default Debian kernel, or
 // skips when QEMU is missing.
-func hostConfig(t *testing.T) Config {
+func hostConfig(t *testing.T) vm.Config {
 	t.Helper()
-	if InGuest() {
+	if vmtest.InGuest() {
 		t.Skip("host-side test")
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+		vmtest.SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
-	target, err := testTarget(context.Background(), "")
+	target, err := vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)
 	if err != nil {
 		t.Fatalf("prepare the guest kernel: %v", err)
 	}
-	graft, err := GraftBinary()
+	graft, err := vmtest.GraftBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Config{
+	return vm.Config{
 		Kernel:    target.Boot,
 		Memory:    512,
 		Timeout:   2 * time.Minute,
-		Initramfs: Initramfs{Init: graft, Busybox: target.Busybox},
+		Initramfs: vm.Initramfs{Init: graft, Busybox: target.Busybox},
 	}
 }
 
@@ -49,7 +53,7 @@ func TestExec(t *testing.T) {
 	tests := []struct {
 		name       string
 		argv       []string
-		files      []File
+		files      []vm.File
 		append     string
 		wantCode   int
 		wantStdout string
@@ -71,7 +75,7 @@ func TestExec(t *testing.T) {
 		{
 			name:       "file copied in",
 			argv:       []string{"cat", "/in/payload"},
-			files:      []File{{Host: payload, Guest: "/in/payload"}},
+			files:      []vm.File{{Host: payload, Guest: "/in/payload"}},
 			wantStdout: "graft payload\n",
 		},
 		{
@@ -102,7 +106,7 @@ func TestExec(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cfg.Argv, cfg.Stdout, cfg.Stderr, cfg.Append = tc.argv, &stdout, &stderr, tc.append
 			cfg.Initramfs.Files = tc.files
-			code, err := Exec(context.Background(), cfg)
+			code, err := vm.Exec(context.Background(), cfg)
 			if err != nil {
 				t.Fatalf("Exec: %v", err)
 			}
@@ -124,11 +128,11 @@ func TestExecTimeout(t *testing.T) {
 	cfg.Argv = []string{"sleep", "600"}
 	cfg.Timeout = 15 * time.Second
 	start := time.Now()
-	_, err := Exec(context.Background(), cfg)
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("Exec error = %v, want ErrTimeout", err)
+	_, err := vm.Exec(context.Background(), cfg)
+	if !errors.Is(err, vm.ErrTimeout) {
+		t.Fatalf("vm.Exec error = %v, want ErrTimeout", err)
 	}
-	var te *TimeoutError
+	var te *vm.TimeoutError
 	if !errors.As(err, &te) || len(te.Console) == 0 {
 		t.Fatalf("timeout error without console lines: %v", err)
 	}
@@ -146,9 +150,9 @@ func TestExecCancel(t *testing.T) {
 	cfg.Argv = []string{"sleep", "600"}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(4*time.Second, cancel)
-	_, err := Exec(ctx, cfg)
+	_, err := vm.Exec(ctx, cfg)
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Exec error = %v, want context.Canceled", err)
+		t.Fatalf("vm.Exec error = %v, want context.Canceled", err)
 	}
 	left, _ := os.ReadDir(tmp)
 	for _, e := range left {
@@ -162,52 +166,27 @@ func TestExecCancel(t *testing.T) {
 }
 
 // TestExecGuestPanic checks that a guest that dies without reporting gives
-// ErrVM with the console lines that say why.
+// vm.ErrVM with the console lines that say why.
 func TestExecGuestPanic(t *testing.T) {
 	cfg := hostConfig(t)
 	cfg.Argv = []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}
-	_, err := Exec(context.Background(), cfg)
-	if !errors.Is(err, ErrVM) {
-		t.Fatalf("Exec error = %v, want ErrVM", err)
+	_, err := vm.Exec(context.Background(), cfg)
+	if !errors.Is(err, vm.ErrVM) {
+		t.Fatalf("vm.Exec error = %v, want ErrVM", err)
 	}
 	if !strings.Contains(err.Error(), "panicked: sysrq triggered crash") {
 		t.Errorf("error does not show the panic from the console: %v", err)
 	}
 }
 
-// TestRun runs its body in the guest through the test helper.
-func TestRun(t *testing.T) {
-	Run(t, func(t *testing.T) {
-		if !InGuest() {
-			t.Fatal("body ran on the host")
-		}
-		b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.TrimSpace(string(b)); !strings.HasSuffix(got, "-amd64") {
-			t.Errorf("guest kernel %q is not a Debian amd64 kernel", got)
-		}
-		if _, err := os.Stat("/fixtures/hello"); err != nil {
-			t.Errorf("fixture missing in the guest: %v", err)
-		}
-		t.Run("subtest", func(t *testing.T) {
-			if os.Getpid() == 1 {
-				t.Error("the test runs as init")
-			}
-		})
-	}, WithFiles(func(t *testing.T) []File {
-		p := filepath.Join(t.TempDir(), "hello")
-		os.WriteFile(p, []byte("hi"), 0o644)
-		return []File{{Host: p, Guest: "/fixtures/hello"}}
-	}))
-}
-
 // TestExecModules loads a module of the target kernel with its dependencies.
 func TestExecModules(t *testing.T) {
 	cfg := hostConfig(t)
-	target, _ := testTarget(context.Background(), "")
-	files, order, err := Modules(target.Tree.ModulesDir, []string{"vsock-loopback"})
+	target, err := vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, order, err := vm.Modules(target.Kernel.ModulesDir, []string{"vsock-loopback"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +196,7 @@ func TestExecModules(t *testing.T) {
 	var stdout bytes.Buffer
 	cfg.Initramfs.Files, cfg.Modules = files, order
 	cfg.Argv, cfg.Stdout = []string{"cut", "-d", " ", "-f", "1", "/proc/modules"}, &stdout
-	if code, err := Exec(context.Background(), cfg); err != nil || code != 0 {
+	if code, err := vm.Exec(context.Background(), cfg); err != nil || code != 0 {
 		t.Fatalf("Exec: %d, %v", code, err)
 	}
 	for _, m := range order {
@@ -226,7 +205,7 @@ func TestExecModules(t *testing.T) {
 			t.Errorf("module %s not loaded; /proc/modules:\n%s", name, stdout.String())
 		}
 	}
-	if _, _, err := Modules(target.Tree.ModulesDir, []string{"no_such_module"}); !errors.Is(err, ErrUnknownModule) {
+	if _, _, err := vm.Modules(target.Kernel.ModulesDir, []string{"no_such_module"}); !errors.Is(err, vm.ErrUnknownModule) {
 		t.Errorf("unknown module: error %v, want ErrUnknownModule", err)
 	}
 }
