@@ -10,23 +10,19 @@ import (
 	"testing"
 
 	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/internal/modinfo"
 	"github.com/graft-live/graft/kbuild"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/kmod"
 )
 
 func modinfoOf(t *testing.T, ko string) map[string]string {
 	t.Helper()
-	f, err := os.Open(ko)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, err := modinfo.Read(f)
+	f, err := kmod.Open(ko)
 	if err != nil {
 		t.Fatalf("%s: %v", ko, err)
 	}
-	return info
+	defer f.Close()
+	return f.Info
 }
 
 // TestBuildModules builds the kernel's own livepatch sample and a livepatch

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/graft-live/graft/kmod"
 )
 
 var (
@@ -15,8 +17,9 @@ var (
 	ErrNotLivepatch = errors.New("not a livepatch module")
 	// ErrWrongKernel means a module was built for another kernel.
 	ErrWrongKernel = errors.New("module built for another kernel")
-	// ErrCorrupt means a module file is truncated or not a kernel module.
-	ErrCorrupt = errors.New("corrupted or truncated module")
+	// ErrCorrupt means a module file is truncated or not a kernel module
+	// (it is kmod.ErrCorrupt, which the checks before loading return).
+	ErrCorrupt = kmod.ErrCorrupt
 	// ErrAlreadyLoaded means a module of that name is already loaded.
 	ErrAlreadyLoaded = errors.New("already loaded")
 	// ErrSignature means the kernel refused the module's signature (or its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/livepatch"
 )
 
@@ -41,10 +42,11 @@ func fixtureFiles(t *testing.T) []vmtest.File {
 	trunc := filepath.Join(dir, "truncated.ko")
 	os.WriteFile(trunc, sample[:len(sample)/2], 0o644)
 	// The same module with another release in its vermagic.
-	m, err := livepatch.Inspect(mods.Path("livepatch-sample.ko"))
+	m, err := kmod.Open(mods.Path("livepatch-sample.ko"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.Close()
 	rel := m.Release()
 	other := strings.Replace(rel, rel[:1], string(rune(rel[0]+1)), 1)
 	wrong := filepath.Join(dir, "wrong-kernel.ko")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/graft-live/graft/kmod"
 )
 
 // DefaultTimeout is how long Apply and Revert wait for a transition.
@@ -51,84 +53,95 @@ func checkRoot() error {
 }
 
 // Apply loads the livepatch module at path and waits until every task runs
-// the patched code. On a stall it names the blocking tasks and, unless
-// KeepOnStall, reverses the transition and unloads the module, so that
-// nothing stays half-applied; cancelling ctx does the same.
-func (s *System) Apply(ctx context.Context, path string, opts Options) (*Module, error) {
+// the patched code; see ApplyFile.
+func (s *System) Apply(ctx context.Context, path string, opts Options) (*kmod.Module, error) {
 	if err := checkRoot(); err != nil {
 		return nil, err
 	}
 	if err := s.Supported(); err != nil {
 		return nil, err
 	}
-	m, err := Inspect(path)
+	f, err := kmod.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	return f.Module, s.ApplyFile(ctx, f, opts)
+}
+
+// ApplyFile loads an open livepatch module and waits until every task runs
+// the patched code. The kernel gets the very file whose bytes were checked
+// (finit_module on the same descriptor: finit_module rather than
+// init_module with the bytes, because IMA appraisal policies may refuse
+// the latter). On a stall it names the blocking tasks and, unless
+// KeepOnStall, reverses the transition and unloads the module, so that
+// nothing stays half-applied; cancelling ctx does the same.
+func (s *System) ApplyFile(ctx context.Context, f *kmod.File, opts Options) error {
+	if err := checkRoot(); err != nil {
+		return err
+	}
+	if err := s.Supported(); err != nil {
+		return err
 	}
 	release, err := s.Release()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := m.Check(release); err != nil {
-		return nil, err
+	if err := CheckModule(f.Module, f.Path, release); err != nil {
+		return err
 	}
-	if loaded, _ := s.LoadedModules(); slices.Contains(loaded, m.Name) {
-		return m, fmt.Errorf("%s: %w: module %s is loaded ('graft status' shows it; 'graft revert %s' removes it)", path, ErrAlreadyLoaded, m.Name, m.Name)
+	if loaded, _ := s.LoadedModules(); slices.Contains(loaded, f.Name) {
+		return fmt.Errorf("%s: %w: module %s is loaded ('graft status' shows it; 'graft revert %s' removes it)", f.Path, ErrAlreadyLoaded, f.Name, f.Name)
 	}
-	if err := s.load(m, opts.Params); err != nil {
-		return m, err
+	if err := s.load(f, opts.Params); err != nil {
+		return err
 	}
 	if opts.NoWait {
-		return m, nil
+		return nil
 	}
-	err = s.wait(ctx, m.Name, StatePatched, opts.timeout(), opts.Progress)
+	err = s.wait(ctx, f.Name, StatePatched, opts.timeout(), opts.Progress)
 	var stall *StallError
 	switch {
 	case err == nil:
-		return m, nil
+		return nil
 	case errors.As(err, &stall) && opts.KeepOnStall:
-		return m, err
+		return err
 	case errors.As(err, &stall), ctx.Err() != nil:
 		// Reverse: writing 0 to enabled during a transition sends the
 		// tasks back; then the module can go. The caller's context may be
 		// cancelled already, so the clean-up gets its own.
 		cctx, cancel := context.WithTimeout(context.Background(), opts.timeout())
 		defer cancel()
-		if rerr := s.disable(cctx, m.Name, opts.timeout(), nil); rerr != nil {
-			return m, errors.Join(err, fmt.Errorf("reverse the transition of %s: %w", m.Name, rerr))
+		if rerr := s.disable(cctx, f.Name, opts.timeout(), nil); rerr != nil {
+			return errors.Join(err, fmt.Errorf("reverse the transition of %s: %w", f.Name, rerr))
 		}
-		if rerr := s.unload(cctx, m.Name); rerr != nil {
-			return m, errors.Join(err, rerr)
+		if rerr := s.unload(cctx, f.Name); rerr != nil {
+			return errors.Join(err, rerr)
 		}
 		if stall != nil {
 			stall.Reverted = true
 		}
-		return m, err
+		return err
 	default:
-		return m, err
+		return err
 	}
 }
 
 // load calls finit_module and turns its errno into an error that says what
 // to do, with the kernel's own messages about the module.
-func (s *System) load(m *Module, params string) error {
-	f, err := os.Open(m.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+func (s *System) load(f *kmod.File, params string) error {
 	log := openKmsg()
-	err = unix.FinitModule(int(f.Fd()), params, 0)
+	err := unix.FinitModule(int(f.F.Fd()), params, 0)
 	if err == nil {
 		log.Close()
 		return nil
 	}
-	msgs := readKmsg(log, m.Name)
+	msgs := readKmsg(log, f.Name)
 	var kind error
 	hint := ""
 	switch {
 	case errors.Is(err, unix.EEXIST):
-		kind, hint = ErrAlreadyLoaded, "'graft revert "+m.Name+"' removes the loaded one"
+		kind, hint = ErrAlreadyLoaded, "'graft revert "+f.Name+"' removes the loaded one"
 	case errors.Is(err, unix.EKEYREJECTED), errors.Is(err, unix.ENOKEY), errors.Is(err, unix.EBADMSG):
 		kind, hint = ErrSignature, "sign the module with a key the kernel trusts (or enroll yours with mokutil)"
 	case errors.Is(err, unix.EPERM):
@@ -138,7 +151,7 @@ func (s *System) load(m *Module, params string) error {
 	default:
 		kind, hint = ErrRefused, "see the kernel messages"
 	}
-	text := fmt.Sprintf("load %s: %v: %v; %s", m.Path, kind, err, hint)
+	text := fmt.Sprintf("load %s: %v: %v; %s", f.Path, kind, err, hint)
 	if len(msgs) > 0 {
 		text += "\nkernel: " + strings.Join(msgs, "\nkernel: ")
 	}

@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-live/graft/internal/flock"
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/livepatch"
 )
 
@@ -93,100 +92,107 @@ func (s *Store) writeManifest(m *Manifest) error {
 // Install copies the livepatch module at path into the store for the
 // release it was built for (release, when given, must match it) and appends
 // it to the boot order; installing a patch of the same name again replaces
-// the file and keeps its place.
+// the file and keeps its place. The file is read once: the bytes checked
+// are the bytes hashed and copied. The manifest changes under a lock, so
+// that installs at the same time keep every entry.
 func (s *Store) Install(path, release string) (*Entry, error) {
-	m, err := livepatch.Inspect(path)
+	f, err := kmod.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	if release == "" {
-		release = m.Release()
+		release = f.Release()
 	}
-	if err := m.Check(release); err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	if err := livepatch.CheckModule(f.Module, path, release); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(s.releaseDir(release), 0o755); err != nil {
 		return nil, fmt.Errorf("install %s: %w", path, err)
 	}
-	sum := sha256.Sum256(data)
-	e := Entry{Name: m.Name, File: m.Name + ".ko", SHA256: hex.EncodeToString(sum[:]), InstalledAt: time.Now().UTC().Truncate(time.Second)}
-	if err := writeAtomic(filepath.Join(s.releaseDir(release), e.File), data, 0o644); err != nil {
-		return nil, fmt.Errorf("install %s: %w", path, err)
-	}
-	man, err := s.Manifest(release)
-	if err != nil {
-		return nil, err
-	}
-	replaced := false
-	for i := range man.Patches {
-		if man.Patches[i].Name == e.Name {
-			e.Order = man.Patches[i].Order
-			man.Patches[i] = e
-			replaced = true
+	e := Entry{Name: f.Name, File: f.Name + ".ko", SHA256: f.SHA256, InstalledAt: time.Now().UTC().Truncate(time.Second)}
+	err = s.locked(release, func() error {
+		if err := writeAtomic(filepath.Join(s.releaseDir(release), e.File), f.Data, 0o644); err != nil {
+			return fmt.Errorf("install %s: %w", path, err)
 		}
-	}
-	if !replaced {
-		e.Order = len(man.Patches) + 1
-		man.Patches = append(man.Patches, e)
-	}
-	if err := s.writeManifest(man); err != nil {
+		man, err := s.Manifest(release)
+		if err != nil {
+			return err
+		}
+		replaced := false
+		for i := range man.Patches {
+			if man.Patches[i].Name == e.Name {
+				e.Order = man.Patches[i].Order
+				man.Patches[i] = e
+				replaced = true
+			}
+		}
+		if !replaced {
+			e.Order = len(man.Patches) + 1
+			man.Patches = append(man.Patches, e)
+		}
+		return s.writeManifest(man)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
 
+// locked runs fn holding the lock of release's directory.
+func (s *Store) locked(release string, fn func() error) error {
+	if err := os.MkdirAll(s.releaseDir(release), 0o755); err != nil {
+		return err
+	}
+	return flock.Do(context.Background(), filepath.Join(s.releaseDir(release), ".lock"), fn)
+}
+
 // Uninstall removes the patch name from release's store. It does not touch
 // the running kernel ('graft revert' does).
 func (s *Store) Uninstall(name, release string) error {
-	man, err := s.Manifest(release)
-	if err != nil {
-		return err
-	}
-	kept := man.Patches[:0]
-	var gone *Entry
-	for _, e := range man.Patches {
-		if e.Name == name {
-			e := e
-			gone = &e
-			continue
+	return s.locked(release, func() error {
+		man, err := s.Manifest(release)
+		if err != nil {
+			return err
 		}
-		e.Order = len(kept) + 1
-		kept = append(kept, e)
-	}
-	if gone == nil {
-		return fmt.Errorf("%s for %s: %w ('graft install --list' shows what is)", name, release, ErrNotInstalled)
-	}
-	man.Patches = kept
-	if err := s.writeManifest(man); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(s.releaseDir(release), gone.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+		kept := man.Patches[:0]
+		var gone *Entry
+		for _, e := range man.Patches {
+			if e.Name == name {
+				e := e
+				gone = &e
+				continue
+			}
+			e.Order = len(kept) + 1
+			kept = append(kept, e)
+		}
+		if gone == nil {
+			return fmt.Errorf("%s for %s: %w ('graft install --list' shows what is)", name, release, ErrNotInstalled)
+		}
+		man.Patches = kept
+		if err := s.writeManifest(man); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(s.releaseDir(release), gone.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 }
 
-// Verify checks an installed file against its recorded sha256 and returns
-// its path.
-func (s *Store) Verify(release string, e Entry) (string, error) {
+// Open opens an installed patch and checks the file against its recorded
+// sha256; the caller loads that same open file and closes it.
+func (s *Store) Open(release string, e Entry) (*kmod.File, error) {
 	p := filepath.Join(s.releaseDir(release), e.File)
-	f, err := os.Open(p)
+	f, err := kmod.Open(p)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: %v", e.Name, ErrChecksum, err)
+		return nil, fmt.Errorf("%s: %w: %v", e.Name, ErrChecksum, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	if f.SHA256 != e.SHA256 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: %s has sha256 %s, recorded %s (reinstall it with 'graft install')", e.Name, ErrChecksum, p, f.SHA256[:16], e.SHA256[:16])
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
-		return "", fmt.Errorf("%s: %w: %s has sha256 %s, recorded %s (reinstall it with 'graft install')", e.Name, ErrChecksum, p, got[:16], e.SHA256[:16])
-	}
-	return p, nil
+	return f, nil
 }
 
 // BootResult says what Boot did with each installed patch.
@@ -226,9 +232,10 @@ func (s *Store) Boot(ctx context.Context, sys *livepatch.System, opts livepatch.
 			res.Skipped = append(res.Skipped, e.Name)
 			continue
 		}
-		p, err := s.Verify(release, e)
+		f, err := s.Open(release, e)
 		if err == nil {
-			_, err = sys.Apply(ctx, p, opts)
+			err = sys.ApplyFile(ctx, f, opts)
+			f.Close()
 		}
 		if err != nil {
 			res.Failed = append(res.Failed, e.Name)

@@ -1,52 +1,49 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
-	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/internal/testmod"
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/livepatch"
 )
 
-// realModules builds real livepatch modules (host only; skips without the
-// tools, fails under CI).
-func realModules(t *testing.T) fixtures.Modules {
+const release = "6.1.0-56-amd64"
+
+// modules makes tiny livepatch modules (and one plain module) for tests.
+func modules(t *testing.T, names ...string) map[string]string {
 	t.Helper()
-	if vmtest.InGuest() {
-		t.Skip("host-side test")
+	dir := t.TempDir()
+	out := map[string]string{}
+	for _, n := range names {
+		out[n] = testmod.Make(t, dir, testmod.Module{Name: n, Release: release, Patch: n != "plain"})
 	}
-	m, err := fixtures.Build(context.Background())
-	if err != nil {
-		vmtest.SkipOrFail(t, "cannot build fixture modules: "+err.Error())
-	}
-	return m
+	return out
 }
 
 func TestInstallUninstall(t *testing.T) {
-	mods := realModules(t)
+	mods := modules(t, "lp_a", "lp_b", "lp_c")
 	s := Open(t.TempDir())
-	sample, err := livepatch.Inspect(mods.Path("livepatch-sample.ko"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel := sample.Release()
-	for _, ko := range []string{"livepatch-sample.ko", "test_klp_livepatch.ko", "test_klp_atomic_replace.ko"} {
-		if _, err := s.Install(mods.Path(ko), ""); err != nil {
+	for _, n := range []string{"lp_a", "lp_b", "lp_c"} {
+		if _, err := s.Install(mods[n], ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Reinstalling keeps the place.
-	if e, err := s.Install(mods.Path("test_klp_livepatch.ko"), rel); err != nil || e.Order != 2 {
+	if e, err := s.Install(mods["lp_b"], release); err != nil || e.Order != 2 {
 		t.Fatalf("reinstall: %+v, %v", e, err)
 	}
-	if err := s.Uninstall("livepatch_sample", rel); err != nil {
+	if err := s.Uninstall("lp_a", release); err != nil {
 		t.Fatal(err)
 	}
-	man, err := s.Manifest(rel)
+	man, err := s.Manifest(release)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,33 +53,84 @@ func TestInstallUninstall(t *testing.T) {
 		if e.Order != i+1 {
 			t.Errorf("%s has order %d, want %d", e.Name, e.Order, i+1)
 		}
-		if _, err := s.Verify(rel, e); err != nil {
-			t.Errorf("verify %s: %v", e.Name, err)
+		f, err := s.Open(release, e)
+		if err != nil {
+			t.Errorf("open %s: %v", e.Name, err)
+			continue
 		}
+		data, _ := os.ReadFile(mods[e.Name])
+		if !bytes.Equal(f.Data, data) || f.SHA256 != e.SHA256 {
+			t.Errorf("%s: the installed bytes or hash differ from the module's", e.Name)
+		}
+		f.Close()
 	}
-	if len(names) != 2 || names[0] != "test_klp_livepatch" || names[1] != "test_klp_atomic_replace" {
+	if len(names) != 2 || names[0] != "lp_b" || names[1] != "lp_c" {
 		t.Errorf("installed %v", names)
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir, rel, "livepatch_sample.ko")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(s.Dir, release, "lp_a.ko")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("uninstalled file still there: %v", err)
 	}
-	if err := s.Uninstall("livepatch_sample", rel); !errors.Is(err, ErrNotInstalled) {
+	if err := s.Uninstall("lp_a", release); !errors.Is(err, ErrNotInstalled) {
 		t.Errorf("second uninstall: %v", err)
 	}
-	os.WriteFile(filepath.Join(s.Dir, rel, "test_klp_livepatch.ko"), []byte("x"), 0o644)
-	if _, err := s.Verify(rel, man.Patches[0]); !errors.Is(err, ErrChecksum) {
+	os.WriteFile(filepath.Join(s.Dir, release, "lp_b.ko"), []byte("x"), 0o644)
+	if _, err := s.Open(release, man.Patches[0]); !errors.Is(err, ErrChecksum) {
 		t.Errorf("tampered file: %v", err)
 	}
 }
 
-func TestInstallRefuses(t *testing.T) {
-	mods := realModules(t)
+// TestConcurrentInstalls installs modules at once: the manifest must keep
+// every one of them.
+func TestConcurrentInstalls(t *testing.T) {
+	var names []string
+	for i := 0; i < 8; i++ {
+		names = append(names, fmt.Sprintf("lp_%d", i))
+	}
+	mods := modules(t, names...)
 	s := Open(t.TempDir())
-	if _, err := s.Install(mods.Path("livepatch-sample.ko"), "5.10.0-1-amd64"); !errors.Is(err, livepatch.ErrWrongKernel) {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(names))
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Install(mods[n], "")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	man, err := s.Manifest(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := map[int]bool{}
+	for _, e := range man.Patches {
+		orders[e.Order] = true
+	}
+	if len(man.Patches) != len(names) || len(orders) != len(names) {
+		t.Errorf("manifest has %d patches with %d distinct orders, want %d", len(man.Patches), len(orders), len(names))
+	}
+}
+
+func TestInstallRefuses(t *testing.T) {
+	mods := modules(t, "lp_a", "plain")
+	s := Open(t.TempDir())
+	if _, err := s.Install(mods["lp_a"], "5.10.0-1-amd64"); !errors.Is(err, livepatch.ErrWrongKernel) {
 		t.Errorf("--kernel of another release: %v", err)
 	}
-	if _, err := s.Install(mods.Path("test_klp_callbacks_busy.ko"), ""); !errors.Is(err, livepatch.ErrNotLivepatch) {
+	if _, err := s.Install(mods["plain"], ""); !errors.Is(err, livepatch.ErrNotLivepatch) {
 		t.Errorf("a plain module: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.ko")
+	os.WriteFile(bad, []byte("not a module"), 0o644)
+	if _, err := s.Install(bad, ""); !errors.Is(err, kmod.ErrCorrupt) {
+		t.Errorf("not a module: %v", err)
 	}
 	entries, _ := os.ReadDir(s.Dir)
 	for _, e := range entries {

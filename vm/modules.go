@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/graft-live/graft/internal/modinfo"
+	"github.com/graft-live/graft/kmod"
 )
 
 // ErrUnknownModule means a kernel module asked for with --module is not in
@@ -78,17 +77,10 @@ func moduleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
 
 // moduleDepends reads the "depends=" entry of a module's modinfo.
 func moduleDepends(ko string) ([]string, error) {
-	f, err := os.Open(ko)
+	f, err := kmod.Open(ko)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ko, err)
 	}
 	defer f.Close()
-	info, err := modinfo.Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", ko, err)
-	}
-	if info["depends"] == "" {
-		return nil, nil
-	}
-	return strings.Split(info["depends"], ","), nil
+	return f.Depends, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/livepatch"
 )
 
@@ -39,11 +40,12 @@ patch, newest first.`,
 			for _, n := range names {
 				name := n
 				if strings.HasSuffix(n, ".ko") {
-					m, err := livepatch.Inspect(n)
+					f, err := kmod.Open(n)
 					if err != nil {
 						return err
 					}
-					name = m.Name
+					f.Close()
+					name = f.Name
 				}
 				show := newTransitionDisplay(os.Stderr, quiet)
 				opts.Progress = show.update

@@ -1,0 +1,161 @@
+package kmod
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// ErrCorrupt means a file is not a kernel module, or is truncated or
+// corrupted.
+var ErrCorrupt = errors.New("corrupted or truncated module")
+
+// SignatureMagic ends a signed module (include/linux/module_signature.h).
+const SignatureMagic = "~Module signature appended~\n"
+
+// sigTrailer is the size of struct module_signature, which sits between
+// the signature and the magic.
+const sigTrailer = 12
+
+// Module is a kernel module file.
+type Module struct {
+	// Name is the module name (modinfo name=, as in lsmod).
+	Name string `json:"name"`
+	// Vermagic starts with the kernel release the module was built for.
+	Vermagic string `json:"vermagic"`
+	// Livepatch is modinfo livepatch=Y.
+	Livepatch bool `json:"livepatch"`
+	// Depends are the modules it needs loaded first (modinfo depends=).
+	Depends []string `json:"depends,omitempty"`
+	// Signed says whether a signature is appended; SignatureSize is its
+	// size with its trailer, and Content the size of the module without it.
+	Signed        bool `json:"signed"`
+	SignatureSize int  `json:"-"`
+	Content       int  `json:"-"`
+	// SHA256 is the hash of the file's bytes.
+	SHA256 string `json:"sha256"`
+	// Info is the whole modinfo; a key that appears more than once (alias,
+	// parm) keeps its values comma-separated.
+	Info map[string]string `json:"-"`
+}
+
+// Release is the kernel release in the module's vermagic.
+func (m *Module) Release() string {
+	rel, _, _ := strings.Cut(m.Vermagic, " ")
+	return rel
+}
+
+// Parse reads a module from its bytes. Malformed input is an error that
+// matches ErrCorrupt, never a panic.
+func Parse(data []byte) (m *Module, err error) {
+	defer func() {
+		// debug/elf can panic on malformed input.
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	m = &Module{Content: len(data)}
+	sum := sha256.Sum256(data)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	if bytes.HasSuffix(data, []byte(SignatureMagic)) {
+		end := len(data) - len(SignatureMagic)
+		if end < sigTrailer {
+			return nil, fmt.Errorf("%w: signature marker without a signature", ErrCorrupt)
+		}
+		n := int(binary.BigEndian.Uint32(data[end-4 : end]))
+		if n <= 0 || n > end-sigTrailer {
+			return nil, fmt.Errorf("%w: signature of %d bytes in a file of %d", ErrCorrupt, n, len(data))
+		}
+		m.Signed = true
+		m.SignatureSize = n + sigTrailer + len(SignatureMagic)
+		m.Content = len(data) - m.SignatureSize
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_REL {
+		return nil, fmt.Errorf("%w: not a relocatable object (ELF type %v)", ErrCorrupt, f.Type)
+	}
+	for _, s := range f.Sections {
+		if s.Type != elf.SHT_NOBITS && s.Offset+s.FileSize > uint64(m.Content) {
+			return nil, fmt.Errorf("%w: section %s ends past the end of the module", ErrCorrupt, s.Name)
+		}
+	}
+	s := f.Section(".modinfo")
+	if s == nil {
+		return nil, fmt.Errorf("%w: no .modinfo section (not a kernel module)", ErrCorrupt)
+	}
+	raw, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%w: .modinfo: %v", ErrCorrupt, err)
+	}
+	m.Info = ParseModinfo(raw)
+	m.Name, m.Vermagic = m.Info["name"], m.Info["vermagic"]
+	m.Livepatch = m.Info["livepatch"] == "Y"
+	if d := m.Info["depends"]; d != "" {
+		m.Depends = strings.Split(d, ",")
+	}
+	if m.Name == "" || m.Vermagic == "" {
+		return nil, fmt.Errorf("%w: modinfo has no name or vermagic", ErrCorrupt)
+	}
+	return m, nil
+}
+
+// ParseModinfo decodes raw .modinfo contents: NUL-separated key=value
+// strings.
+func ParseModinfo(raw []byte) map[string]string {
+	info := map[string]string{}
+	for _, kv := range bytes.Split(raw, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			if prev, dup := info[k]; dup {
+				v = prev + "," + v
+			}
+			info[k] = v
+		}
+	}
+	return info
+}
+
+// File is a module file kept open: the bytes Parse checked are the ones
+// read through File, and a loader can hand the same descriptor to the
+// kernel (finit_module).
+type File struct {
+	*Module
+	// Path is where the file was opened from.
+	Path string
+	// Data are the file's bytes, as read through F.
+	Data []byte
+	// F is the open file; Close closes it.
+	F *os.File
+}
+
+// Open opens and reads the module at path. The caller closes it.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &File{Module: m, Path: path, Data: data, F: f}, nil
+}
+
+// Close closes the file.
+func (f *File) Close() error { return f.F.Close() }
