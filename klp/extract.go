@@ -132,8 +132,8 @@ type extractor struct {
 	pieces    map[*elfobj.Section][]*piece
 	queue     []*piece
 	bySection map[*elfobj.Section][]*elfobj.Symbol // functions and data objects
-	labels    map[*elfobj.Section][]*elfobj.Symbol // named symbols without a type
 	relocs    map[*elfobj.Section][]elfobj.Reloc
+	res       *elfobj.Resolver
 	refs      map[*elfobj.Symbol]Ref
 	kept      map[*elfobj.Section][]int // special section entries kept
 	notes     []string
@@ -154,7 +154,6 @@ func Extract(u *Unit) (*Extracted, error) {
 		u: u, f: u.Patched,
 		pieces:    map[*elfobj.Section][]*piece{},
 		bySection: map[*elfobj.Section][]*elfobj.Symbol{},
-		labels:    map[*elfobj.Section][]*elfobj.Symbol{},
 		relocs:    map[*elfobj.Section][]elfobj.Reloc{},
 		refs:      map[*elfobj.Symbol]Ref{},
 		kept:      map[*elfobj.Section][]int{},
@@ -163,8 +162,8 @@ func Extract(u *Unit) (*Extracted, error) {
 		ext:       map[string]*elfobj.Symbol{},
 	}
 	e.f.ResolveSectionRelocs()
+	e.res = elfobj.NewResolver(e.f)
 	e.index()
-	e.resolveSectionRelocs()
 	for _, name := range u.Carry {
 		sym := e.f.Symbol(name)
 		if sym == nil || sym.Section == nil {
@@ -187,60 +186,13 @@ func Extract(u *Unit) (*Extracted, error) {
 
 func (e *extractor) index() {
 	for _, s := range e.f.Symbols {
-		switch {
-		case s.Section == nil || s.Name == "":
-		case s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT:
+		if s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) {
 			e.bySection[s.Section] = append(e.bySection[s.Section], s)
-		case s.Type == elf.STT_NOTYPE:
-			e.labels[s.Section] = append(e.labels[s.Section], s)
 		}
 	}
-	for _, m := range []map[*elfobj.Section][]*elfobj.Symbol{e.bySection, e.labels} {
-		for _, syms := range m {
-			sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
-		}
+	for _, syms := range e.bySection {
+		sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
 	}
-	for _, s := range e.f.Sections {
-		if (s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL) && s.Info != nil {
-			e.relocs[s.Info] = append(e.relocs[s.Info], s.Relocs...)
-		}
-	}
-	for sec, rs := range e.relocs {
-		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
-		e.relocs[sec] = rs
-	}
-}
-
-// resolveSectionRelocs names the target of relocations that still point
-// at a section symbol: a function or data object that covers the target,
-// found with the instruction's immediate taken into account (see
-// targetPos), or a label (a symbol without a type, such as the lists in
-// .BTF_ids) exactly at it. Code and data the module does not carry are
-// reached by name.
-func (e *extractor) resolveSectionRelocs() {
-	for _, rs := range e.f.Sections {
-		for i := range rs.Relocs {
-			r := &rs.Relocs[i]
-			if r.Sym == nil || r.Sym.Type != elf.STT_SECTION || r.Sym.Section == nil {
-				continue
-			}
-			exact := rs.Info == nil || rs.Info.Flags&elf.SHF_EXECINSTR == 0
-			pos := e.targetPos(*r, exact)
-			target := e.symbolAt(r.Sym.Section, pos)
-			if target == nil {
-				for _, l := range e.labels[r.Sym.Section] {
-					if int64(l.Value) == pos {
-						target = l
-					}
-				}
-			}
-			if target != nil {
-				r.Addend -= int64(target.Value)
-				r.Sym = target
-			}
-		}
-	}
-	e.relocs = map[*elfobj.Section][]elfobj.Reloc{}
 	for _, s := range e.f.Sections {
 		if (s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL) && s.Info != nil {
 			e.relocs[s.Info] = append(e.relocs[s.Info], s.Relocs...)
@@ -380,47 +332,10 @@ func (e *extractor) needSection(from, sec *elfobj.Section, pos int64) error {
 	return nil
 }
 
-// targetPos is where a relocation points in its symbol's section. In data
-// (exact) the addend is the offset itself. A PC-relative field in an
-// instruction is followed by the rest of the instruction, which the addend
-// compensates for: 4 bytes for the field itself, and up to 4 more for an
-// immediate operand after it (cmpb $0, x(%rip) has one). The target is the
-// first of those positions that lands in a carried piece or a symbol.
+// targetPos is where a relocation points in its symbol's section; exact
+// says it is in data (see elfobj.Resolver).
 func (e *extractor) targetPos(r elfobj.Reloc, exact bool) int64 {
-	pos := r.Addend
-	if r.Sym != nil && r.Sym.Type != elf.STT_SECTION {
-		pos += int64(r.Sym.Value)
-	}
-	if exact || !pcRelative(r.Type) {
-		return pos
-	}
-	if r.Sym == nil || r.Sym.Section == nil {
-		return pos + 4
-	}
-	for k := int64(4); k <= 8; k++ {
-		if e.pieceAt(r.Sym.Section, pos+k, false) != nil || e.symbolAt(r.Sym.Section, pos+k) != nil {
-			return pos + k
-		}
-	}
-	return pos + 4
-}
-
-func pcRelative(t elf.R_X86_64) bool {
-	switch t {
-	case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_GOTPCREL, elf.R_X86_64_GOTPCRELX, elf.R_X86_64_REX_GOTPCRELX:
-		return true
-	}
-	return false
-}
-
-// symbolAt returns the function or data symbol of sec that covers off.
-func (e *extractor) symbolAt(sec *elfobj.Section, off int64) *elfobj.Symbol {
-	for _, s := range e.bySection[sec] {
-		if off >= int64(s.Value) && off < int64(s.Value+s.Size) {
-			return s
-		}
-	}
-	return nil
+	return e.res.Locate(r, !exact).Offset
 }
 
 // copyable reports data that the module carries a copy of rather than
