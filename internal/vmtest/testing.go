@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -100,11 +101,21 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	const guestTest = "/graft/test.bin"
 	files = append(files, File{Host: self, Guest: guestTest, Mode: 0o755})
 
-	out := &lineLogger{t: t, prefix: "guest: "}
-	var console vm.Tail
+	out := &lineWriter{line: func(l string) { t.Log("guest: " + l) }}
+	// The kernel console stays out of the log; its last lines explain a
+	// failure (an oops, a refused module).
+	var last []string
+	console := &lineWriter{line: func(l string) {
+		if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
+			last = append(last, l)
+			if len(last) > consoleLines {
+				last = last[1:]
+			}
+		}
+	}}
 	cfg := vm.Config{
 		QEMU:    qemu,
-		Kernel:  target.Boot,
+		Image:   target.Image,
 		Memory:  o.memory,
 		Timeout: o.timeout,
 		Append:  o.append,
@@ -112,7 +123,7 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 		Env:     passEnv("CI", "GRAFT_TEST_VERBOSE"),
 		Stdout:  out,
 		Stderr:  out,
-		Console: &console,
+		Console: console,
 		Initramfs: vm.Initramfs{
 			Init:    graft,
 			Busybox: target.Busybox,
@@ -122,12 +133,17 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	start := time.Now()
 	code, err := vm.Exec(ctx, cfg)
 	out.Flush()
+	console.Flush()
 	t.Logf("vm: %s, %v", target.Kernel, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("vm: %v", err)
 	}
 	if code != 0 {
-		t.Fatalf("the test failed in the guest (exit status %d)%s", code, vm.FormatLines(console.Lines(vm.ConsoleLines)))
+		msg := fmt.Sprintf("the test failed in the guest (exit status %d)", code)
+		if len(last) > 0 {
+			msg += "\nlast console lines:\n  " + strings.Join(last, "\n  ")
+		}
+		t.Fatal(msg)
 	}
 }
 
@@ -245,35 +261,38 @@ func buildGraft() (string, error) {
 	return p, nil
 }
 
-// lineLogger sends complete lines to t.Log.
-type lineLogger struct {
-	t      *testing.T
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
+// consoleLines is how many console lines a failure shows.
+const consoleLines = 25
+
+// lineWriter calls line with each complete line written to it, without the
+// newline.
+type lineWriter struct {
+	line func(string)
+	mu   sync.Mutex
+	buf  []byte
 }
 
-func (l *lineLogger) Write(p []byte) (int, error) {
+func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
 	for {
-		i := strings.IndexByte(string(l.buf), '\n')
+		i := bytes.IndexByte(l.buf, '\n')
 		if i < 0 {
 			break
 		}
-		l.t.Log(l.prefix + string(l.buf[:i]))
+		l.line(string(l.buf[:i]))
 		l.buf = l.buf[i+1:]
 	}
 	return len(p), nil
 }
 
-// Flush logs a last incomplete line.
-func (l *lineLogger) Flush() {
+// Flush passes on a last incomplete line.
+func (l *lineWriter) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.t.Log(l.prefix + string(l.buf))
+		l.line(string(l.buf))
 		l.buf = nil
 	}
 }
