@@ -25,14 +25,11 @@ import (
 // InGuest reports whether this process runs inside a graft VM.
 func InGuest() bool { return os.Getenv(guest.EnvInGuest) == "1" }
 
-// File is a host file copied into the guest.
-type File = vm.File
-
 // Option configures Run.
 type Option func(*options)
 
 type options struct {
-	files   func(t *testing.T) []File
+	files   func(t *testing.T) []vm.File
 	timeout time.Duration
 	memory  int
 	release string
@@ -41,7 +38,7 @@ type options struct {
 
 // WithFiles adds files to the guest. files is called on the host only, so it
 // can build fixtures with tools that the guest lacks.
-func WithFiles(files func(t *testing.T) []File) Option {
+func WithFiles(files func(t *testing.T) []vm.File) Option {
 	return func(o *options) { o.files = files }
 }
 
@@ -94,12 +91,12 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var files []File
+	var files []vm.File
 	if o.files != nil {
 		files = o.files(t)
 	}
 	const guestTest = "/graft/test.bin"
-	files = append(files, File{Host: self, Guest: guestTest, Mode: 0o755})
+	files = append(files, vm.File{Host: self, Guest: guestTest, Mode: 0o755})
 
 	out := &lineWriter{line: func(l string) { t.Log("guest: " + l) }}
 	// The kernel console stays out of the log; its last lines explain a

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graft-live/graft/vm"
 )
 
 func TestRunPattern(t *testing.T) {
@@ -42,9 +44,9 @@ func TestRun(t *testing.T) {
 				t.Error("the test runs as init")
 			}
 		})
-	}, WithFiles(func(t *testing.T) []File {
+	}, WithFiles(func(t *testing.T) []vm.File {
 		p := filepath.Join(t.TempDir(), "hello")
 		os.WriteFile(p, []byte("hi"), 0o644)
-		return []File{{Host: p, Guest: "/fixtures/hello"}}
+		return []vm.File{{Host: p, Guest: "/fixtures/hello"}}
 	}))
 }
