@@ -3,21 +3,16 @@ package vmtest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/vm"
 	"github.com/graft-live/graft/vm/guest"
 )
@@ -192,70 +187,6 @@ func testTarget(ctx context.Context, release string) (*vm.Target, error) {
 	}
 	targets[release] = t
 	return t, nil
-}
-
-var (
-	graftOnce sync.Once
-	graftPath string
-	graftErr  error
-)
-
-// GraftBinary builds graft from this source tree (once per process) as a
-// static binary for the guest, and returns its path.
-//
-// The binary goes into the graft cache under a name taken from its
-// contents, so that test processes of different source trees running at
-// once each boot the binary they built; binaries of earlier runs that no
-// one has used for a day are removed.
-func GraftBinary() (string, error) {
-	graftOnce.Do(func() { graftPath, graftErr = buildGraft() })
-	return graftPath, graftErr
-}
-
-func buildGraft() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("cannot locate the source tree")
-	}
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	cacheDir, err := kernel.CacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cacheDir, "vm")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".graft-test-")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/graft")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/graft: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(tmp.Name())
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(data)
-	p := filepath.Join(dir, "graft-test-"+hex.EncodeToString(sum[:8]))
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", err
-	}
-	now := time.Now()
-	os.Chtimes(p, now, now)
-	old, _ := filepath.Glob(filepath.Join(dir, "graft-test-*"))
-	for _, o := range old {
-		if st, err := os.Stat(o); err == nil && o != p && now.Sub(st.ModTime()) > 24*time.Hour {
-			os.Remove(o)
-		}
-	}
-	return p, nil
 }
 
 // consoleLines is how many console lines a failure shows.
