@@ -43,7 +43,8 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // WithMemory sets the guest memory in MiB (default 1024).
 func WithMemory(mb int) Option { return func(o *options) { o.memory = mb } }
 
-// WithKernel boots this Debian release instead of the default kernel.
+// WithKernel boots this Debian release instead of the test kernel
+// (fixtures.Spec: $GRAFT_TEST_KERNEL, else Debian's default kernel).
 func WithKernel(release string) Option { return func(o *options) { o.release = release } }
 
 // WithAppend adds arguments to the guest kernel's command line.
