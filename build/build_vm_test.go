@@ -13,6 +13,7 @@ import (
 
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/vm"
 )
 
 // Guest paths.
@@ -43,12 +44,12 @@ func TestBuildVM(t *testing.T) {
 	vmtest.Run(t, guestBuild, vmtest.WithFiles(hostBuild))
 }
 
-func hostBuild(t *testing.T) []vmtest.File {
+func hostBuild(t *testing.T) []vm.File {
 	spec := target(t)
 	pass, _ := cases(t)
 	dir := t.TempDir()
 	var gcs []guestCase
-	var files []vmtest.File
+	var files []vm.File
 	var all []string
 	for _, c := range pass {
 		name := "livepatch-" + c.Name
@@ -60,10 +61,10 @@ func hostBuild(t *testing.T) []vmtest.File {
 			t.Fatalf("build %s: the report names no replaced function", c.Name)
 		}
 		gc := guestCase{Name: c.Name, Module: kernel.ModuleName(name), Check: c.Check, Expect: c.Expect.String()}
-		files = append(files, vmtest.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
+		files = append(files, vm.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
 		if c.Module != "" {
 			gc.Target, gc.TargetFile = c.Module, targetModule(t, spec, c.Module)
-			files = append(files, vmtest.File{Host: gc.TargetFile, Guest: guestDir + filepath.Base(gc.TargetFile)})
+			files = append(files, vm.File{Host: gc.TargetFile, Guest: guestDir + filepath.Base(gc.TargetFile)})
 			gc.TargetFile = guestDir + filepath.Base(gc.TargetFile)
 		}
 		gcs = append(gcs, gc)
@@ -74,7 +75,7 @@ func hostBuild(t *testing.T) []vmtest.File {
 		t.Fatalf("build all patches into one module: %v", err)
 	}
 	t.Logf("%s replaces %d functions", allModule, len(rep.Functions))
-	files = append(files, vmtest.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
+	files = append(files, vm.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
 	b, err := json.Marshal(gcs)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func hostBuild(t *testing.T) []vmtest.File {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return append(files, vmtest.File{Host: p, Guest: guestCases})
+	return append(files, vm.File{Host: p, Guest: guestCases})
 }
 
 // targetModule returns the host path of a module of the target kernel.

@@ -14,6 +14,7 @@ import (
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/vm"
 )
 
 // symposCase is a local symbol whose name occurs several times in vmlinux:
@@ -36,7 +37,7 @@ func TestSymposMatchesKallsyms(t *testing.T) {
 	vmtest.Run(t, guestCheckSympos, vmtest.WithFiles(hostSympos))
 }
 
-func hostSympos(t *testing.T) []vmtest.File {
+func hostSympos(t *testing.T) []vm.File {
 	if testing.Short() {
 		t.Skip("fetches the debug symbols")
 	}
@@ -91,7 +92,7 @@ func hostSympos(t *testing.T) []vmtest.File {
 		t.Fatal(err)
 	}
 	t.Logf("%d duplicated local functions", len(cases))
-	return []vmtest.File{{Host: p, Guest: guestSympos}}
+	return []vm.File{{Host: p, Guest: guestSympos}}
 }
 
 func guestCheckSympos(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/livepatch"
+	"github.com/graft-live/graft/vm"
 )
 
 // Guest paths of the fixtures.
@@ -23,15 +24,15 @@ const fix = "/fixtures/"
 
 // fixtureFiles builds the livepatch fixtures on the host, plus broken
 // variants for the error cases.
-func fixtureFiles(t *testing.T) []vmtest.File {
+func fixtureFiles(t *testing.T) []vm.File {
 	t.Helper()
 	mods, err := fixtures.Build(context.Background())
 	if err != nil {
 		t.Fatalf("build fixtures: %v", err)
 	}
-	var files []vmtest.File
+	var files []vm.File
 	for name, p := range mods {
-		files = append(files, vmtest.File{Host: p, Guest: fix + name})
+		files = append(files, vm.File{Host: p, Guest: fix + name})
 	}
 	sample, err := os.ReadFile(mods.Path("livepatch-sample.ko"))
 	if err != nil {
@@ -52,8 +53,8 @@ func fixtureFiles(t *testing.T) []vmtest.File {
 	wrong := filepath.Join(dir, "wrong-kernel.ko")
 	os.WriteFile(wrong, bytes.Replace(sample, []byte("vermagic="+rel), []byte("vermagic="+other), 1), 0o644)
 	return append(files,
-		vmtest.File{Host: trunc, Guest: fix + "truncated.ko"},
-		vmtest.File{Host: wrong, Guest: fix + "wrong-kernel.ko"})
+		vm.File{Host: trunc, Guest: fix + "truncated.ko"},
+		vm.File{Host: wrong, Guest: fix + "wrong-kernel.ko"})
 }
 
 type result struct {

@@ -1,10 +1,6 @@
 package vm_test
 
 import (
-	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/internal/vmtest"
-	"github.com/graft-live/graft/vm"
-
 	"bytes"
 	"context"
 	"errors"
@@ -12,12 +8,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/internal/vmtest"
+	"github.com/graft-live/graft/vm"
 )
 
-// hostConfig prepares a vm.Config that boots the default Debian kernel, or
-// skips when QEMU is missing.
+var (
+	targetOnce sync.Once
+	target     *vm.Target
+	targetErr  error
+)
+
+// hostConfig prepares a Config that boots the test kernel (once per test
+// process), or skips when QEMU is missing.
 func hostConfig(t *testing.T) vm.Config {
 	t.Helper()
 	if vmtest.InGuest() {
@@ -26,16 +33,18 @@ func hostConfig(t *testing.T) vm.Config {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		vmtest.SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
-	target, err := vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)
-	if err != nil {
-		t.Fatalf("prepare the guest kernel: %v", err)
+	targetOnce.Do(func() {
+		target, targetErr = vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)
+	})
+	if targetErr != nil {
+		t.Fatalf("prepare the guest kernel: %v", targetErr)
 	}
 	graft, err := vmtest.GraftBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return vm.Config{
-		Kernel:    target.Boot,
+		Image:     target.Image,
 		Memory:    512,
 		Timeout:   2 * time.Minute,
 		Initramfs: vm.Initramfs{Init: graft, Busybox: target.Busybox},
@@ -182,10 +191,6 @@ func TestExecGuestPanic(t *testing.T) {
 // TestExecModules loads a module of the target kernel with its dependencies.
 func TestExecModules(t *testing.T) {
 	cfg := hostConfig(t)
-	target, err := vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	files, order, err := vm.Modules(target.Kernel.ModulesDir, []string{"vsock-loopback"})
 	if err != nil {
 		t.Fatal(err)

@@ -48,26 +48,28 @@ func ParseFile(s string) (File, error) {
 
 // Initramfs describes the guest's root file system.
 type Initramfs struct {
-	// Init is the graft binary: it becomes /init and /bin/graft.
+	// Init is the guest's init: a static graft binary (or any program whose
+	// main calls guest.Main when guest.IsInit). It becomes /init and
+	// /bin/graft.
 	Init string
 	// Busybox is a static busybox; its applets are installed in /bin at boot.
 	Busybox string
-	// Files are copied to their guest paths.
+	// Files are copied to their guest paths: a file, or a directory with
+	// everything below it.
 	Files []File
-	// Config is what the guest init runs.
-	Config guest.Config
 }
 
-// WriteFile writes the archive (newc cpio, uncompressed: the kernel unpacks
-// it faster than it would decompress it under TCG).
-func (ir *Initramfs) WriteFile(name string) error {
-	recs, err := ir.records()
+// write writes the archive, with cfg for the guest init (newc cpio,
+// uncompressed: the kernel unpacks it faster than it would decompress it
+// under TCG).
+func (ir *Initramfs) write(name string, cfg guest.Config) error {
+	recs, err := ir.records(cfg)
 	if err != nil {
 		return err
 	}
 	f, err := os.Create(name)
 	if err != nil {
-		return err
+		return fmt.Errorf("write initramfs: %w", err)
 	}
 	w := cpio.Newc.Writer(f)
 	err = cpio.WriteRecordsAndDirs(w, recs)
@@ -83,10 +85,10 @@ func (ir *Initramfs) WriteFile(name string) error {
 	return nil
 }
 
-func (ir *Initramfs) records() ([]cpio.Record, error) {
-	cfg, err := ir.Config.Marshal()
+func (ir *Initramfs) records(gcfg guest.Config) ([]cpio.Record, error) {
+	cfg, err := gcfg.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("initramfs: %w", err)
 	}
 	files := map[string]cpio.Record{}
 	add := func(hostPath, guestPath string, mode os.FileMode) error {

@@ -29,14 +29,14 @@ var compressors = []struct {
 	{[]byte{0x1f, 0x8b, 0x08}, []string{"gzip", "-dcq"}},
 }
 
-// ExtractVmlinux finds the compressed ELF kernel inside a bzImage, decompresses
+// extractVmlinux finds the compressed ELF kernel inside a bzImage, decompresses
 // it into dir (once: the result is cached under the bzImage's hash) and
 // returns its path. QEMU boots that ELF directly through its PVH entry
 // (CONFIG_PVH), skipping the decompressor that dominates boot time under TCG.
-func ExtractVmlinux(bzImage, dir string) (string, error) {
+func extractVmlinux(bzImage, dir string) (string, error) {
 	data, err := os.ReadFile(bzImage)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("extract vmlinux: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	out := filepath.Join(dir, "vmlinux-"+hex.EncodeToString(sum[:8]))
@@ -44,7 +44,7 @@ func ExtractVmlinux(bzImage, dir string) (string, error) {
 		return out, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("extract vmlinux: %w", err)
 	}
 	var errs []error
 	for _, c := range compressors {
@@ -117,10 +117,11 @@ func checkKernelELF(name string) error {
 	return nil
 }
 
-// ProbeKVM reports whether QEMU can boot kernelPath under KVM on this host. The
+// probeKVM reports whether QEMU can boot kernelPath under KVM on this host. The
 // answer is cached for the host's boot (keyed by its boot_id) in the graft
-// cache: a broken KVM can hang for the whole probe timeout.
-func ProbeKVM(ctx context.Context, qemuPath, kernelPath string) bool {
+// cache, where PrepareTarget keeps the extracted kernels: a broken KVM can
+// hang for the whole probe timeout.
+func probeKVM(ctx context.Context, qemuPath, kernelPath string) bool {
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
 		return false
 	} else {
@@ -135,7 +136,7 @@ func ProbeKVM(ctx context.Context, qemuPath, kernelPath string) bool {
 	if b, err := os.ReadFile(cache); err == nil {
 		return string(b) == "ok"
 	}
-	ok := probeKVM(ctx, qemuPath, kernelPath)
+	ok := bootsUnderKVM(ctx, qemuPath, kernelPath)
 	if ctx.Err() == nil {
 		verdict := "fail"
 		if ok {
@@ -148,13 +149,14 @@ func ProbeKVM(ctx context.Context, qemuPath, kernelPath string) bool {
 	return ok
 }
 
-// probeKVM boots kernel without a root file system: a working KVM gets as
-// far as the "no root" panic, which -no-reboot turns into QEMU's exit.
-func probeKVM(ctx context.Context, qemuPath, kernel string) bool {
+// bootsUnderKVM boots kernelPath without a root file system: a working KVM
+// gets as far as the "no root" panic, which -no-reboot turns into QEMU's
+// exit.
+func bootsUnderKVM(ctx context.Context, qemuPath, kernelPath string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemuPath, "-nodefaults", "-display", "none", "-no-reboot",
-		"-accel", "kvm", "-cpu", "host", "-m", "256", "-kernel", kernel,
+		"-accel", "kvm", "-cpu", "host", "-m", "256", "-kernel", kernelPath,
 		"-append", "console=ttyS0 panic=-1", "-serial", "stdio")
 	var out bytes.Buffer
 	cmd.Stdout = &out

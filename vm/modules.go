@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,14 +10,12 @@ import (
 	"github.com/graft-live/graft/kmod"
 )
 
-// ErrUnknownModule means a kernel module asked for with --module is not in
-// the target's modules directory.
-var ErrUnknownModule = errors.New("kernel module not found")
-
 // Modules resolves kernel module names (as in lsmod: "vsock_loopback",
-// dashes and underscores alike) to files in modulesDir (lib/modules/REL),
-// with the modules they depend on, dependencies first. The files go to
-// /lib/modules in the guest; Config.Modules lists them in load order.
+// dashes and underscores alike) to files in modulesDir (lib/modules/REL, as
+// in Target.Kernel.ModulesDir), with the modules they depend on,
+// dependencies first. The files go to /lib/modules in the guest (add them to
+// Initramfs.Files); order lists their guest paths in load order, for
+// Config.Modules. A name that is not there is ErrUnknownModule.
 func Modules(modulesDir string, names []string) (files []File, order []string, err error) {
 	if len(names) == 0 {
 		return nil, nil, nil

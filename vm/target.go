@@ -10,18 +10,24 @@ import (
 	"github.com/graft-live/graft/kernel"
 )
 
-// Target is a kernel ready to boot: the ELF kernel QEMU loads, its modules
-// and the busybox the guest uses, all from the graft cache.
+// Target is a kernel ready to boot, with what the guest needs from Debian,
+// all in the graft cache.
 type Target struct {
+	// Kernel is the resolved kernel: release, version, and its image and
+	// modules (ModulesDir, for Modules) in the cache.
 	Kernel *kernel.Target
-	// Boot is the ELF vmlinux (or the vmlinuz when extraction failed).
-	Boot    string
+	// Image is the kernel file to boot (Config.Image): the ELF vmlinux
+	// extracted from the vmlinuz, or the vmlinuz itself when extraction
+	// failed.
+	Image string
+	// Busybox is the static busybox of busybox-static (Initramfs.Busybox).
 	Busybox string
 }
 
 // PrepareTarget resolves release ("" = Debian's default kernel; see
-// kernel.ParseSpec), fetches its image and busybox-static into the cache
-// and extracts the bootable ELF.
+// kernel.ParseSpec), fetches its image and busybox-static into the graft
+// cache (progress reports the downloads; nil is silent) and extracts the
+// bootable ELF kernel, once per image.
 func PrepareTarget(ctx context.Context, release string, progress debian.Progress) (*Target, error) {
 	cache, err := kernel.OpenCache("")
 	if err != nil {
@@ -39,11 +45,11 @@ func PrepareTarget(ctx context.Context, release string, progress debian.Progress
 	if _, err := os.Stat(t.Busybox); err != nil {
 		return nil, fmt.Errorf("busybox-static: %w", err)
 	}
-	t.Boot, err = ExtractVmlinux(k.Vmlinuz, filepath.Join(cache.Dir(), "vm"))
+	t.Image, err = extractVmlinux(k.Vmlinuz, filepath.Join(cache.Dir(), "vm"))
 	if err != nil {
 		// The bzImage boots too, only slower (its decompressor runs under
 		// emulation).
-		t.Boot = k.Vmlinuz
+		t.Image = k.Vmlinuz
 	}
 	return t, nil
 }

@@ -20,9 +20,9 @@ import (
 
 // Config describes one VM run.
 type Config struct {
-	// Kernel is the kernel to boot: an ELF vmlinux (fast, see Kernel) or a
-	// bzImage.
-	Kernel string
+	// Image is the kernel file to boot: an ELF vmlinux with a PVH entry
+	// (fast under TCG, see Target.Image) or a bzImage.
+	Image string
 	// Initramfs describes the guest's files; Exec builds the archive.
 	Initramfs Initramfs
 	// Argv is the command to run in the guest. Empty means an interactive
@@ -39,8 +39,9 @@ type Config struct {
 	Memory, CPUs int
 	// Timeout kills the VM when it runs longer (0 = no limit).
 	Timeout time.Duration
-	// Accel is "tcg", "kvm" or "auto" (default: KVM if ProbeKVM says it
-	// boots, else TCG).
+	// Accel is "tcg", "kvm" or "auto" (the default: KVM when a short probe
+	// boot of Image under KVM succeeds on this host, else TCG; the verdict
+	// is kept for the host's boot).
 	Accel string
 	// Append is added to the kernel command line.
 	Append string
@@ -64,44 +65,6 @@ type Config struct {
 // stdinGuestPath is where the command's input is in the guest.
 const stdinGuestPath = "/graft/stdin"
 
-// ConsoleLines is how many console lines an error shows.
-const ConsoleLines = 25
-
-// TimeoutError reports a guest that did not finish in time, with the last
-// console lines. It matches ErrTimeout with errors.Is.
-type TimeoutError struct {
-	After   time.Duration
-	Console []string
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("guest did not finish within %v and was killed%s", e.After, FormatLines(e.Console))
-}
-
-// Is makes errors.Is(err, ErrTimeout) true.
-func (e *TimeoutError) Is(target error) bool { return target == ErrTimeout }
-
-// GuestError reports a VM that stopped without the command's exit status:
-// QEMU failed, the kernel panicked, or the guest init failed. It matches
-// ErrVM with errors.Is.
-type GuestError struct {
-	Reason  string
-	Console []string
-}
-
-func (e *GuestError) Error() string { return "vm: " + e.Reason + FormatLines(e.Console) }
-
-// Is makes errors.Is(err, ErrVM) true.
-func (e *GuestError) Is(target error) bool { return target == ErrVM }
-
-// FormatLines formats console lines for an error message.
-func FormatLines(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return "\nlast console lines:\n  " + strings.Join(lines, "\n  ")
-}
-
 // Exec boots the VM, runs the command and returns its exit status. A non-nil
 // error means the status is unknown: the VM could not start (ErrNoQEMU,
 // ErrFileNotFound), timed out (ErrTimeout), failed (ErrVM), or ctx was
@@ -115,12 +78,12 @@ func Exec(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return 0, ErrNoQEMU
 	}
-	if _, err := os.Stat(cfg.Kernel); err != nil {
-		return 0, fmt.Errorf("kernel %s: %w", cfg.Kernel, err)
+	if _, err := os.Stat(cfg.Image); err != nil {
+		return 0, fmt.Errorf("kernel %s: %w", cfg.Image, err)
 	}
 	tmp, err := os.MkdirTemp("", "graft-vm-")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("vm: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 
@@ -130,14 +93,14 @@ func Exec(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Terminal {
 		term = "TERM=linux"
 	}
-	ir.Config = guest.Config{Argv: cfg.Argv, Env: append([]string{term}, cfg.Env...), Dir: cfg.Dir, Modules: cfg.Modules}
+	gcfg := guest.Config{Argv: cfg.Argv, Env: append([]string{term}, cfg.Env...), Dir: cfg.Dir, Modules: cfg.Modules}
 	if cfg.Stdin != nil && len(cfg.Argv) > 0 {
 		// A serial port drops what arrives before the guest reads it, so
 		// the input travels in the initramfs.
 		in := filepath.Join(tmp, "stdin")
 		f, err := os.Create(in)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("read the command's input: %w", err)
 		}
 		_, err = io.Copy(f, cfg.Stdin)
 		if cerr := f.Close(); err == nil {
@@ -147,16 +110,16 @@ func Exec(ctx context.Context, cfg Config) (int, error) {
 			return 0, fmt.Errorf("read the command's input: %w", err)
 		}
 		ir.Files = append(append([]File(nil), ir.Files...), File{Host: in, Guest: stdinGuestPath, Mode: 0o600})
-		ir.Config.Stdin = stdinGuestPath
+		gcfg.Stdin = stdinGuestPath
 	}
-	if err := ir.WriteFile(initrd); err != nil {
+	if err := ir.write(initrd, gcfg); err != nil {
 		return 0, err
 	}
 
 	accel := cfg.Accel
 	if accel == "" || accel == "auto" {
 		accel = "tcg"
-		if ProbeKVM(ctx, qemuPath, cfg.Kernel) {
+		if probeKVM(ctx, qemuPath, cfg.Image) {
 			accel = "kvm"
 		}
 	}
@@ -197,7 +160,7 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 	args := []string{
 		"-nodefaults", "-display", "none", "-no-reboot",
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		"-kernel", cfg.Kernel, "-initrd", initrd, "-append", cmdline,
+		"-kernel", cfg.Image, "-initrd", initrd, "-append", cmdline,
 	}
 	switch accel {
 	case "kvm":
@@ -208,7 +171,7 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 
 	// Ports: ttyS0 console, ttyS1 stdout, ttyS2 stderr, ttyS3 control. QEMU
 	// writes each to an inherited pipe, opened by path as /dev/fd/N.
-	var console Tail
+	var console tail
 	consoleOut := io.Writer(&console)
 	if cfg.Console != nil {
 		consoleOut = io.MultiWriter(&console, cfg.Console)
@@ -278,7 +241,7 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 		}
 		closeAll()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, &TimeoutError{After: cfg.Timeout, Console: console.Lines(ConsoleLines)}
+			return 0, &TimeoutError{After: cfg.Timeout, Console: console.lines(consoleTail)}
 		}
 		return 0, ctx.Err()
 	}
@@ -292,19 +255,19 @@ func launch(ctx context.Context, qemuPath, accel, initrd string, cfg Config) (in
 	case ok && guestErr == "":
 		return code, nil
 	case ok:
-		return 0, &GuestError{Reason: "guest init: " + guestErr, Console: console.Lines(ConsoleLines)}
+		return 0, &GuestError{Reason: "guest init: " + guestErr, Console: console.lines(consoleTail)}
 	case werr != nil:
 		msg := strings.TrimSpace(qemuErr.String())
 		if msg == "" {
 			msg = werr.Error()
 		}
-		return 0, &GuestError{Reason: "qemu: " + msg, Console: console.Lines(ConsoleLines)}
+		return 0, &GuestError{Reason: "qemu: " + msg, Console: console.lines(consoleTail)}
 	default:
 		reason := "the guest stopped without reporting the command's exit status"
 		if p := console.find("Kernel panic - not syncing: "); p != "" {
 			reason = "the guest kernel panicked: " + p
 		}
-		return 0, &GuestError{Reason: reason, Console: console.Lines(ConsoleLines)}
+		return 0, &GuestError{Reason: reason, Console: console.lines(consoleTail)}
 	}
 }
 
@@ -322,17 +285,15 @@ func orStdin(r io.Reader) io.Reader {
 	return r
 }
 
-// Tail is a writer that keeps the last lines written to it: the end of a
-// guest's console, for error messages.
-type Tail struct {
+// tail keeps the last lines written to it.
+type tail struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
 const tailBytes = 64 << 10
 
-// Write implements io.Writer.
-func (t *Tail) Write(p []byte) (int, error) {
+func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -343,7 +304,7 @@ func (t *Tail) Write(p []byte) (int, error) {
 }
 
 // find returns what follows the last occurrence of marker on its line.
-func (t *Tail) find(marker string) string {
+func (t *tail) find(marker string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := string(t.buf)
@@ -355,8 +316,7 @@ func (t *Tail) find(marker string) string {
 	return strings.TrimSpace(rest)
 }
 
-// Lines returns the last n non-empty lines.
-func (t *Tail) Lines(n int) []string {
+func (t *tail) lines(n int) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string

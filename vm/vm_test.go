@@ -41,12 +41,12 @@ func TestParseFile(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
-	var tl Tail
+	var tl tail
 	for i := 0; i < 5000; i++ {
 		tl.Write([]byte("line\r\n"))
 	}
 	tl.Write([]byte("\nlast one"))
-	got := tl.Lines(3)
+	got := tl.lines(3)
 	want := []string{"line", "line", "last one"}
 	if len(got) != 3 || got[0] != want[0] || got[2] != want[2] {
 		t.Fatalf("lines(3) = %q, want %q", got, want)
@@ -63,12 +63,11 @@ func TestInitramfsContents(t *testing.T) {
 	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
 	os.WriteFile(filepath.Join(tree, "sub", "leaf"), []byte("leaf"), 0o644)
 	ir := Initramfs{
-		Init:   init,
-		Files:  []File{{Host: data, Guest: "/deep/dir/data.txt"}, {Host: tree, Guest: "/t"}},
-		Config: guest.Config{Argv: []string{"cat", "/deep/dir/data.txt"}},
+		Init:  init,
+		Files: []File{{Host: data, Guest: "/deep/dir/data.txt"}, {Host: tree, Guest: "/t"}},
 	}
 	out := filepath.Join(dir, "initramfs.cpio")
-	if err := ir.WriteFile(out); err != nil {
+	if err := ir.write(out, guest.Config{Argv: []string{"cat", "/deep/dir/data.txt"}}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(out)
@@ -125,7 +124,7 @@ func TestInitramfsContents(t *testing.T) {
 
 func TestInitramfsMissingFile(t *testing.T) {
 	ir := Initramfs{Init: "/nonexistent/graft"}
-	err := ir.WriteFile(filepath.Join(t.TempDir(), "x.cpio"))
+	err := ir.write(filepath.Join(t.TempDir(), "x.cpio"), guest.Config{})
 	if err == nil {
 		t.Fatal("no error for a missing init")
 	}

@@ -57,7 +57,7 @@ func host(runs int, graft string) error {
 	}
 	fmt.Printf("kernel %s under TCG, livepatch-sample.ko, %d runs each\n", target.Kernel, runs)
 	code, err := vm.Exec(ctx, vm.Config{
-		Kernel: target.Boot,
+		Image:  target.Image,
 		Argv:   []string{"/bench", "-guest", "-runs", strconv.Itoa(runs)},
 		Stdout: os.Stdout, Stderr: os.Stderr,
 		Timeout: 10 * time.Minute,

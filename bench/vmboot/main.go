@@ -44,7 +44,7 @@ func main() {
 		var console bytes.Buffer
 		start := time.Now()
 		code, err := vm.Exec(ctx, vm.Config{
-			Kernel: target.Boot, Argv: []string{"true"}, Accel: *accel, CPUs: *cpus,
+			Image: target.Image, Argv: []string{"true"}, Accel: *accel, CPUs: *cpus,
 			Console:   &console,
 			Initramfs: vm.Initramfs{Init: *graft, Busybox: target.Busybox},
 		})

@@ -89,13 +89,13 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 				if len(modules) > 0 {
 					return usageError{fmt.Errorf("--module needs a Debian kernel (--kernel), not --kernel-image")}
 				}
-				cfg.Kernel, cfg.Initramfs.Busybox = image, busybox
+				cfg.Image, cfg.Initramfs.Busybox = image, busybox
 			} else {
 				t, err := vm.PrepareTarget(cmd.Context(), release, fetchProgress(os.Stderr, quiet))
 				if err != nil {
 					return err
 				}
-				cfg.Kernel, cfg.Initramfs.Busybox = t.Boot, t.Busybox
+				cfg.Image, cfg.Initramfs.Busybox = t.Image, t.Busybox
 				if busybox != "" {
 					cfg.Initramfs.Busybox = busybox
 				}

@@ -1,22 +1,18 @@
 package vmtest
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/graft-live/graft/internal/fixtures"
-	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/vm"
 	"github.com/graft-live/graft/vm/guest"
 )
@@ -24,14 +20,11 @@ import (
 // InGuest reports whether this process runs inside a graft VM.
 func InGuest() bool { return os.Getenv(guest.EnvInGuest) == "1" }
 
-// File is a host file copied into the guest.
-type File = vm.File
-
 // Option configures Run.
 type Option func(*options)
 
 type options struct {
-	files   func(t *testing.T) []File
+	files   func(t *testing.T) []vm.File
 	timeout time.Duration
 	memory  int
 	release string
@@ -40,7 +33,7 @@ type options struct {
 
 // WithFiles adds files to the guest. files is called on the host only, so it
 // can build fixtures with tools that the guest lacks.
-func WithFiles(files func(t *testing.T) []File) Option {
+func WithFiles(files func(t *testing.T) []vm.File) Option {
 	return func(o *options) { o.files = files }
 }
 
@@ -50,7 +43,8 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // WithMemory sets the guest memory in MiB (default 1024).
 func WithMemory(mb int) Option { return func(o *options) { o.memory = mb } }
 
-// WithKernel boots this Debian release instead of the default kernel.
+// WithKernel boots this Debian release instead of the test kernel
+// (fixtures.Spec: $GRAFT_TEST_KERNEL, else Debian's default kernel).
 func WithKernel(release string) Option { return func(o *options) { o.release = release } }
 
 // WithAppend adds arguments to the guest kernel's command line.
@@ -93,18 +87,28 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var files []File
+	var files []vm.File
 	if o.files != nil {
 		files = o.files(t)
 	}
 	const guestTest = "/graft/test.bin"
-	files = append(files, File{Host: self, Guest: guestTest, Mode: 0o755})
+	files = append(files, vm.File{Host: self, Guest: guestTest, Mode: 0o755})
 
-	out := &lineLogger{t: t, prefix: "guest: "}
-	var console vm.Tail
+	out := &lineWriter{line: func(l string) { t.Log("guest: " + l) }}
+	// The kernel console stays out of the log; its last lines explain a
+	// failure (an oops, a refused module).
+	var last []string
+	console := &lineWriter{line: func(l string) {
+		if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
+			last = append(last, l)
+			if len(last) > consoleLines {
+				last = last[1:]
+			}
+		}
+	}}
 	cfg := vm.Config{
 		QEMU:    qemu,
-		Kernel:  target.Boot,
+		Image:   target.Image,
 		Memory:  o.memory,
 		Timeout: o.timeout,
 		Append:  o.append,
@@ -112,7 +116,7 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 		Env:     passEnv("CI", "GRAFT_TEST_VERBOSE"),
 		Stdout:  out,
 		Stderr:  out,
-		Console: &console,
+		Console: console,
 		Initramfs: vm.Initramfs{
 			Init:    graft,
 			Busybox: target.Busybox,
@@ -122,12 +126,17 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	start := time.Now()
 	code, err := vm.Exec(ctx, cfg)
 	out.Flush()
+	console.Flush()
 	t.Logf("vm: %s, %v", target.Kernel, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("vm: %v", err)
 	}
 	if code != 0 {
-		t.Fatalf("the test failed in the guest (exit status %d)%s", code, vm.FormatLines(console.Lines(vm.ConsoleLines)))
+		msg := fmt.Sprintf("the test failed in the guest (exit status %d)", code)
+		if len(last) > 0 {
+			msg += "\nlast console lines:\n  " + strings.Join(last, "\n  ")
+		}
+		t.Fatal(msg)
 	}
 }
 
@@ -181,99 +190,38 @@ func testTarget(ctx context.Context, release string) (*vm.Target, error) {
 	return t, nil
 }
 
-var (
-	graftOnce sync.Once
-	graftPath string
-	graftErr  error
-)
+// consoleLines is how many console lines a failure shows.
+const consoleLines = 25
 
-// GraftBinary builds graft from this source tree (once per process) as a
-// static binary for the guest, and returns its path.
-//
-// The binary goes into the graft cache under a name taken from its
-// contents, so that test processes of different source trees running at
-// once each boot the binary they built; binaries of earlier runs that no
-// one has used for a day are removed.
-func GraftBinary() (string, error) {
-	graftOnce.Do(func() { graftPath, graftErr = buildGraft() })
-	return graftPath, graftErr
+// lineWriter calls line with each complete line written to it, without the
+// newline.
+type lineWriter struct {
+	line func(string)
+	mu   sync.Mutex
+	buf  []byte
 }
 
-func buildGraft() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("cannot locate the source tree")
-	}
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	cacheDir, err := kernel.CacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cacheDir, "vm")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".graft-test-")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/graft")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/graft: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(tmp.Name())
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(data)
-	p := filepath.Join(dir, "graft-test-"+hex.EncodeToString(sum[:8]))
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", err
-	}
-	now := time.Now()
-	os.Chtimes(p, now, now)
-	old, _ := filepath.Glob(filepath.Join(dir, "graft-test-*"))
-	for _, o := range old {
-		if st, err := os.Stat(o); err == nil && o != p && now.Sub(st.ModTime()) > 24*time.Hour {
-			os.Remove(o)
-		}
-	}
-	return p, nil
-}
-
-// lineLogger sends complete lines to t.Log.
-type lineLogger struct {
-	t      *testing.T
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (l *lineLogger) Write(p []byte) (int, error) {
+func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
 	for {
-		i := strings.IndexByte(string(l.buf), '\n')
+		i := bytes.IndexByte(l.buf, '\n')
 		if i < 0 {
 			break
 		}
-		l.t.Log(l.prefix + string(l.buf[:i]))
+		l.line(string(l.buf[:i]))
 		l.buf = l.buf[i+1:]
 	}
 	return len(p), nil
 }
 
-// Flush logs a last incomplete line.
-func (l *lineLogger) Flush() {
+// Flush passes on a last incomplete line.
+func (l *lineWriter) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.t.Log(l.prefix + string(l.buf))
+		l.line(string(l.buf))
 		l.buf = nil
 	}
 }

@@ -13,10 +13,10 @@ const ConfigPath = "/graft/vm.json"
 
 // Serial devices as seen by the guest; see the package documentation.
 const (
-	ConsoleTTY = "/dev/ttyS0"
-	StdoutTTY  = "/dev/ttyS1"
-	StderrTTY  = "/dev/ttyS2"
-	ControlTTY = "/dev/ttyS3"
+	consoleTTY = "/dev/ttyS0"
+	stdoutTTY  = "/dev/ttyS1"
+	stderrTTY  = "/dev/ttyS2"
+	controlTTY = "/dev/ttyS3"
 )
 
 // EnvInGuest is set to "1" in the environment of every command the guest

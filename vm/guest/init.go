@@ -27,7 +27,7 @@ func Main() {
 	var ctl *os.File
 	err := setup()
 	if err == nil {
-		ctl, err = os.OpenFile(ControlTTY, os.O_WRONLY, 0)
+		ctl, err = os.OpenFile(controlTTY, os.O_WRONLY, 0)
 	}
 	var code int
 	if err == nil {
@@ -110,11 +110,11 @@ func run() (int, error) {
 
 // command runs argv with its output on the stdout and stderr ports.
 func command(argv []string, stdinPath string, env []string, dir string) (int, error) {
-	stdout, err := openRaw(StdoutTTY)
+	stdout, err := openRaw(stdoutTTY)
 	if err != nil {
 		return 0, err
 	}
-	stderr, err := openRaw(StderrTTY)
+	stderr, err := openRaw(stderrTTY)
 	if err != nil {
 		return 0, err
 	}
@@ -139,7 +139,7 @@ func command(argv []string, stdinPath string, env []string, dir string) (int, er
 
 // shell runs an interactive shell on the console.
 func shell(env []string, dir string) (int, error) {
-	tty, err := os.OpenFile(ConsoleTTY, os.O_RDWR, 0)
+	tty, err := os.OpenFile(consoleTTY, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}

@@ -95,7 +95,7 @@ func run(ctx context.Context, release, graft, patch string) error {
 		return err
 	}
 	code, err := vm.Exec(ctx, vm.Config{
-		Kernel:  target.Boot,
+		Image:   target.Image,
 		Argv:    []string{"sh", "-c", guestScript},
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
