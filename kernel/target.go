@@ -157,7 +157,7 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec, parts Part, progress deb
 			return nil, err
 		}
 	}
-	k, err := debian.Resolve(ctx, release)
+	k, err := c.deb.Resolve(ctx, release)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,20 @@ type Kernel struct {
 	Release string `json:"release"`
 	// Version is the Debian package version: "6.1.192-2".
 	Version string `json:"version"`
+	// Suite is the suite that offers it ("bookworm-security", "sid"), when
+	// known.
+	Suite string `json:"suite,omitempty"`
+	// archive is where the packages come from (nil: the machine's own
+	// apt sources).
+	archive *Archive
+}
+
+// Archive returns where the kernel's packages come from.
+func (k Kernel) Archive() *Archive {
+	if k.archive == nil {
+		return SystemArchive
+	}
+	return k.archive
 }
 
 func (k Kernel) String() string { return k.Release + " (" + k.Version + ")" }
@@ -34,53 +49,63 @@ func (k Kernel) imagePackage() string { return "linux-image-" + k.Release }
 // "6.1.0-56-amd64" the candidate of that image package, and
 // "6.1.0-56-amd64=6.1.192-1" pins a package version.
 func Resolve(ctx context.Context, release string) (Kernel, error) {
+	return SystemArchive.Resolve(ctx, release)
+}
+
+// Resolve finds the kernel for release in the archive; see the package
+// function Resolve.
+func (a *Archive) Resolve(ctx context.Context, release string) (Kernel, error) {
 	if release == "" {
-		return resolveDefault(ctx)
+		return a.resolveDefault(ctx)
 	}
 	rel, ver, pinned := strings.Cut(release, "=")
 	rel = strings.TrimPrefix(rel, "linux-image-")
-	k := Kernel{Release: rel, Version: ver}
+	k := Kernel{Release: rel, Version: ver, archive: a}
 	pkg := k.imagePackage()
-	versions, err := packageVersions(ctx, pkg)
+	out, err := a.aptCache(ctx, "madison", pkg)
 	if err != nil {
 		return Kernel{}, err
 	}
+	versions := parseMadison(out, pkg)
 	if len(versions) == 0 {
-		return Kernel{}, fmt.Errorf("%w: no package %s in the apt sources (see 'graft kernel list'; run 'apt-get update' if the lists are old)", ErrUnknownRelease, pkg)
+		return Kernel{}, fmt.Errorf("%w: no package %s in %s (see 'graft kernel list'; run 'apt-get update' if the lists are old)", ErrUnknownRelease, pkg, a)
 	}
 	if !pinned {
 		k.Version = versions[0]
-		if c, err := candidate(ctx, pkg); err == nil && c != "" {
+		if c, err := a.candidate(ctx, pkg); err == nil && c != "" {
 			k.Version = c
 		}
-		return k, nil
+	} else if !slices.Contains(versions, ver) {
+		return Kernel{}, fmt.Errorf("%w: %s has no version %s in %s (available: %s)", ErrUnknownRelease, pkg, ver, a, strings.Join(versions, ", "))
 	}
-	for _, v := range versions {
-		if v == ver {
-			return k, nil
-		}
-	}
-	return Kernel{}, fmt.Errorf("%w: %s has no version %s (available: %s)", ErrUnknownRelease, pkg, ver, strings.Join(versions, ", "))
+	k.Suite = madisonSuite(out, pkg, k.Version)
+	return k, nil
 }
 
-func resolveDefault(ctx context.Context) (Kernel, error) {
-	fields, err := showPackage(ctx, DefaultMetapackage, "")
+func (a *Archive) resolveDefault(ctx context.Context) (Kernel, error) {
+	fields, err := a.showPackage(ctx, DefaultMetapackage, "")
 	if err != nil {
 		return Kernel{}, err
 	}
 	for _, dep := range parseDepends(fields["Depends"]) {
 		if rel, ok := strings.CutPrefix(dep.name, "linux-image-"); ok && dep.version != "" {
-			return Kernel{Release: rel, Version: dep.version}, nil
+			return a.Resolve(ctx, rel+"="+dep.version)
 		}
 	}
 	return Kernel{}, fmt.Errorf("%s does not depend on a linux-image package", DefaultMetapackage)
 }
 
 // Available lists the kernel images (linux-image-RELEASE, signed or not,
-// without meta-packages and debug packages) that the apt sources offer,
-// newest release first.
+// without meta-packages and debug packages) that the machine's apt sources
+// offer, newest release first.
 func Available(ctx context.Context) ([]Kernel, error) {
-	out, err := aptCache(ctx, "search", "--names-only", `^linux-image-[0-9].*-amd64(-unsigned)?$`)
+	return SystemArchive.Available(ctx)
+}
+
+// Available lists the kernel images that the archive offers, newest
+// release first, each with its suite.
+func (a *Archive) Available(ctx context.Context) ([]Kernel, error) {
+	out, err := a.aptCache(ctx, "search", "--names-only", `^linux-image-[0-9].*-amd64(-unsigned)?$`)
 	if err != nil {
 		return nil, err
 	}
@@ -96,28 +121,46 @@ func Available(ctx context.Context) ([]Kernel, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	out, err = aptCache(ctx, append([]string{"madison"}, names...)...)
+	out, err = a.aptCache(ctx, append([]string{"madison"}, names...)...)
 	if err != nil {
 		return nil, err
 	}
 	var ks []Kernel
 	for _, name := range names {
 		for _, v := range parseMadison(out, name) {
-			ks = append(ks, Kernel{Release: strings.TrimPrefix(name, "linux-image-"), Version: v})
+			ks = append(ks, Kernel{Release: strings.TrimPrefix(name, "linux-image-"), Version: v, Suite: madisonSuite(out, name, v), archive: a})
 		}
 	}
 	sort.SliceStable(ks, func(i, j int) bool { return naturalLess(ks[j].Release, ks[i].Release) })
 	return ks, nil
 }
 
-// packageVersions lists the versions of pkg that the sources offer, in apt's
-// order (the candidate first).
-func packageVersions(ctx context.Context, pkg string) ([]string, error) {
-	out, err := aptCache(ctx, "madison", pkg)
+// packageVersions lists the versions of pkg that the archive offers,
+// newest first.
+func (a *Archive) packageVersions(ctx context.Context, pkg string) ([]string, error) {
+	out, err := a.aptCache(ctx, "madison", pkg)
 	if err != nil {
 		return nil, err
 	}
 	return parseMadison(out, pkg), nil
+}
+
+// madisonSuite returns the suite of the madison line of pkg at version:
+// "... | http://deb.debian.org/debian sid/main amd64 Packages" gives sid.
+func madisonSuite(out []byte, pkg, version string) string {
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "|")
+		if len(f) < 3 || strings.TrimSpace(f[0]) != pkg || strings.TrimSpace(f[1]) != version {
+			continue
+		}
+		src := strings.Fields(f[2])
+		if len(src) >= 2 {
+			suite, _, _ := strings.Cut(src[1], "/")
+			return suite
+		}
+	}
+	return ""
 }
 
 // parseMadison reads `apt-cache madison PKG` lines: "pkg | version | source".
@@ -141,8 +184,8 @@ func parseMadison(out []byte, pkg string) []string {
 
 // candidate is the version of pkg that apt-get install would install
 // ("" when none).
-func candidate(ctx context.Context, pkg string) (string, error) {
-	out, err := aptCache(ctx, "policy", pkg)
+func (a *Archive) candidate(ctx context.Context, pkg string) (string, error) {
+	out, err := a.aptCache(ctx, "policy", pkg)
 	if err != nil {
 		return "", err
 	}
@@ -159,21 +202,21 @@ func candidate(ctx context.Context, pkg string) (string, error) {
 }
 
 // showPackage returns the control fields of pkg at version ("" = candidate).
-func showPackage(ctx context.Context, pkg, version string) (map[string]string, error) {
+func (a *Archive) showPackage(ctx context.Context, pkg, version string) (map[string]string, error) {
 	arg := pkg
 	if version != "" {
 		arg += "=" + version
 	} else {
-		v, err := candidate(ctx, pkg)
+		v, err := a.candidate(ctx, pkg)
 		if err != nil {
 			return nil, err
 		}
 		if v == "" {
-			return nil, fmt.Errorf("%w: no package %s in the apt sources (run 'apt-get update'?)", ErrUnknownRelease, pkg)
+			return nil, fmt.Errorf("%w: no package %s in %s (run 'apt-get update'?)", ErrUnknownRelease, pkg, a)
 		}
 		arg += "=" + v
 	}
-	out, err := aptCache(ctx, "show", arg)
+	out, err := a.aptCache(ctx, "show", arg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: apt-cache show %s: %v", ErrUnknownRelease, arg, err)
 	}
@@ -232,13 +275,13 @@ func parseDepends(s string) []dependency {
 	return deps
 }
 
-func aptCache(ctx context.Context, args ...string) ([]byte, error) {
+func (a *Archive) aptCache(ctx context.Context, args ...string) ([]byte, error) {
 	path, err := exec.LookPath("apt-cache")
 	if err != nil {
 		return nil, ErrNoAPT
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, path, append(append([]string(nil), a.options...), args...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -144,6 +144,10 @@ func (c *Cache) Lookup(k Kernel) (*Tree, error) {
 		t.Vmlinuz = filepath.Join(img, "boot", "vmlinuz-"+k.Release)
 		t.Config = filepath.Join(img, "boot", "config-"+k.Release)
 		t.ModulesDir = filepath.Join(img, "lib", "modules", k.Release)
+		if !isDir(t.ModulesDir) {
+			// Debian 13 and later install into /usr.
+			t.ModulesDir = filepath.Join(img, "usr", "lib", "modules", k.Release)
+		}
 	}
 	if hdr := filepath.Join(t.Dir, "headers"); isDir(hdr) {
 		t.Parts |= Headers
@@ -224,7 +228,7 @@ func (c *Cache) fillPart(ctx context.Context, k Kernel, p Part, dst string, prog
 	root := filepath.Join(tmp, "root")
 	switch p {
 	case Image:
-		err = c.unpack(ctx, root, progress, pkgVer{k.imagePackage(), k.Version})
+		err = c.fillImage(ctx, k, root, progress)
 	case Headers:
 		err = c.fillHeaders(ctx, k, root, dst, progress)
 	case Source:
@@ -240,15 +244,35 @@ func (c *Cache) fillPart(ctx context.Context, k Kernel, p Part, dst string, prog
 
 type pkgVer struct{ name, version string }
 
-// unpack downloads packages and extracts them all into root.
-func (c *Cache) unpack(ctx context.Context, root string, progress Progress, pkgs ...pkgVer) error {
+// fillImage unpacks the kernel image into root. Newer kernels (Debian 14)
+// split it: linux-image-REL is a meta-package of linux-binary-REL (the
+// image), linux-modules-REL and linux-base-REL (config, System.map).
+func (c *Cache) fillImage(ctx context.Context, k Kernel, root string, progress Progress) error {
+	a := k.Archive()
+	fields, err := a.showPackage(ctx, k.imagePackage(), k.Version)
+	if err != nil {
+		return err
+	}
+	pkgs := []pkgVer{{k.imagePackage(), k.Version}}
+	for _, d := range parseDepends(fields["Depends"]) {
+		for _, part := range []string{"linux-binary-", "linux-modules-", "linux-base-"} {
+			if d.name == part+k.Release {
+				pkgs = append(pkgs, pkgVer{d.name, k.Version})
+			}
+		}
+	}
+	return c.unpack(ctx, a, root, progress, pkgs...)
+}
+
+// unpack downloads packages from a and extracts them all into root.
+func (c *Cache) unpack(ctx context.Context, a *Archive, root string, progress Progress, pkgs ...pkgVer) error {
 	dl, err := os.MkdirTemp(filepath.Dir(root), "download-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dl)
 	for _, p := range pkgs {
-		deb, err := download(ctx, dl, p, progress)
+		deb, err := a.download(ctx, dl, p, progress)
 		if err != nil {
 			return err
 		}
@@ -265,8 +289,9 @@ func (c *Cache) unpack(ctx context.Context, root string, progress Progress, pkgs
 // fillHeaders unpacks the headers into root, which becomes dst when
 // complete.
 func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, progress Progress) error {
+	a := k.Archive()
 	pkg := "linux-headers-" + k.Release
-	fields, err := showPackage(ctx, pkg, k.Version)
+	fields, err := a.showPackage(ctx, pkg, k.Version)
 	if err != nil {
 		return err
 	}
@@ -278,7 +303,7 @@ func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, pro
 			pkgs = append(pkgs, pkgVer{d.name, k.Version})
 		}
 	}
-	if err := c.unpack(ctx, root, progress, pkgs...); err != nil {
+	if err := c.unpack(ctx, a, root, progress, pkgs...); err != nil {
 		return err
 	}
 	// The headers' Makefile includes the -common Makefile by its installed
@@ -293,7 +318,7 @@ func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, pro
 	if err := os.WriteFile(mk, []byte(fixed), 0o644); err != nil {
 		return err
 	}
-	host, err := hostDepends(ctx, pkgs)
+	host, err := a.hostDepends(ctx, pkgs)
 	if err != nil {
 		return err
 	}
@@ -308,14 +333,14 @@ const HostDependsFile = ".graft-host-depends"
 // hostDepends returns what the kernel packages pkgs depend on that is not
 // itself a kernel package; the compiler packages (linux-compiler-*) stand
 // for what they depend on.
-func hostDepends(ctx context.Context, pkgs []pkgVer) ([]string, error) {
+func (a *Archive) hostDepends(ctx context.Context, pkgs []pkgVer) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	queue := append([]pkgVer(nil), pkgs...)
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		fields, err := showPackage(ctx, p.name, p.version)
+		fields, err := a.showPackage(ctx, p.name, p.version)
 		if err != nil {
 			return nil, err
 		}
@@ -343,7 +368,7 @@ func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, prog
 	}
 	pkg := "linux-source-" + series
 	debRoot := filepath.Join(tmp, "deb")
-	if err := c.unpack(ctx, debRoot, progress, pkgVer{pkg, k.Version}); err != nil {
+	if err := c.unpack(ctx, k.Archive(), debRoot, progress, pkgVer{pkg, k.Version}); err != nil {
 		return err
 	}
 	tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
@@ -369,7 +394,7 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 	if err := os.MkdirAll(dl, 0o755); err != nil {
 		return err
 	}
-	deb, err := download(ctx, dl, pkg, progress)
+	deb, err := k.Archive().download(ctx, dl, pkg, progress)
 	if err != nil {
 		return err
 	}
@@ -444,7 +469,7 @@ func sourceSeries(release string) (string, error) {
 // cache and returns the directory it is unpacked in.
 func (c *Cache) Package(ctx context.Context, name, version string, progress Progress) (string, error) {
 	if version == "" {
-		vs, err := packageVersions(ctx, name)
+		vs, err := SystemArchive.packageVersions(ctx, name)
 		if err != nil {
 			return "", err
 		}
@@ -472,7 +497,7 @@ func (c *Cache) Package(ctx context.Context, name, version string, progress Prog
 		}
 		defer os.RemoveAll(tmp)
 		root := filepath.Join(tmp, "root")
-		if err := c.unpack(ctx, root, progress, pkgVer{name, version}); err != nil {
+		if err := c.unpack(ctx, SystemArchive, root, progress, pkgVer{name, version}); err != nil {
 			return err
 		}
 		return os.Rename(root, dst)
@@ -485,13 +510,13 @@ func (c *Cache) Package(ctx context.Context, name, version string, progress Prog
 
 // download runs `apt-get download` into dir and returns the .deb, reporting
 // progress by watching the file grow against the package's Size.
-func download(ctx context.Context, dir string, p pkgVer, progress Progress) (string, error) {
+func (a *Archive) download(ctx context.Context, dir string, p pkgVer, progress Progress) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", ErrNoAPT
 	}
 	var total int64
 	if progress != nil {
-		if fields, err := showPackage(ctx, p.name, p.version); err == nil {
+		if fields, err := a.showPackage(ctx, p.name, p.version); err == nil {
 			fmt.Sscan(fields["Size"], &total)
 		}
 	}
@@ -513,7 +538,7 @@ func download(ctx context.Context, dir string, p pkgVer, progress Progress) (str
 	// apt-get drops privileges to _apt for downloads, which cannot write to
 	// a private directory; the download is checked against the signed
 	// package lists either way.
-	err := run(ctx, dir, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", p.name+"="+p.version)
+	err := a.aptGet(ctx, dir, "download", "-q", "-o", "APT::Sandbox::User=root", p.name+"="+p.version)
 	close(stop)
 	<-watched
 	if err != nil {

@@ -1,0 +1,180 @@
+package debian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/graft-live/graft/internal/flock"
+)
+
+// Archive is where apt finds Debian packages: the machine's own apt sources
+// (SystemArchive), or graft's own apt state in its cache, which knows the
+// suites of every kernel graft targets (Cache.GraftArchive) without
+// touching the machine's sources.
+type Archive struct {
+	name string
+	// options are the -o options of apt-get and apt-cache.
+	options []string
+}
+
+// SystemArchive is the machine's own apt sources.
+var SystemArchive = &Archive{name: "the apt sources"}
+
+func (a *Archive) String() string { return a.name }
+
+// Suites are what graft's own apt state offers: the kernels of Debian 12
+// (with its backports), Debian 13 and unstable.
+var Suites = []string{
+	"bookworm", "bookworm-updates", "bookworm-security", "bookworm-backports",
+	"trixie", "trixie-updates", "trixie-security",
+	"sid",
+}
+
+// keyring verifies the archive's signatures.
+const keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+// graftListsMaxAge is how old graft's package lists may be before a
+// resolution updates them.
+const graftListsMaxAge = 24 * time.Hour
+
+// ErrNoKeyring means the Debian archive keyring is missing, without which
+// graft cannot check the packages of suites the machine does not use.
+var ErrNoKeyring = errors.New("the Debian archive keyring is missing (apt-get install debian-archive-keyring)")
+
+// GraftArchive returns graft's own apt state (in the cache's apt
+// directory), updating its package lists when they are missing or older
+// than a day. Mirrors: $GRAFT_DEBIAN_MIRROR (http://deb.debian.org/debian)
+// and $GRAFT_DEBIAN_SECURITY_MIRROR (http://deb.debian.org/debian-security).
+func (c *Cache) GraftArchive(ctx context.Context) (*Archive, error) {
+	return c.graftArchive(ctx, false)
+}
+
+func (c *Cache) graftArchive(ctx context.Context, refresh bool) (*Archive, error) {
+	dir := filepath.Join(c.dir, "apt")
+	a := &Archive{name: "graft's apt state (" + strings.Join(Suites, ", ") + ")", options: []string{
+		"-o", "Dir::Etc::SourceList=" + filepath.Join(dir, "sources.list"),
+		"-o", "Dir::Etc::SourceParts=/dev/null",
+		"-o", "Dir::Etc::Preferences=/dev/null",
+		"-o", "Dir::Etc::PreferencesParts=/dev/null",
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
+		"-o", "Dir::State::status=" + filepath.Join(dir, "status"),
+		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+		"-o", "Acquire::Languages=none",
+		"-o", "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
+		"-o", "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false",
+		"-o", "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false",
+	}}
+	stamp := filepath.Join(dir, "updated")
+	if st, err := os.Stat(stamp); err == nil && !refresh && time.Since(st.ModTime()) < graftListsMaxAge {
+		return a, nil
+	}
+	if _, err := os.Stat(keyring); err != nil {
+		return nil, ErrNoKeyring
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	err := flock.Do(ctx, filepath.Join(dir, ".lock"), func() error {
+		if st, err := os.Stat(stamp); err == nil && !refresh && time.Since(st.ModTime()) < graftListsMaxAge {
+			return nil
+		}
+		for _, d := range []string{"lists/partial", "cache/archives/partial"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "status"), nil, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte(sourcesList()), 0o644); err != nil {
+			return err
+		}
+		if err := a.aptGet(ctx, "", "update", "-q"); err != nil {
+			return fmt.Errorf("update graft's apt state: %w", err)
+		}
+		return os.WriteFile(stamp, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func sourcesList() string {
+	mirror := envOr("GRAFT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+	security := envOr("GRAFT_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
+	var b strings.Builder
+	b.WriteString("# Written by graft: the suites of the kernels it targets. The machine's own sources are not touched.\n")
+	for _, s := range Suites {
+		m := mirror
+		if strings.HasSuffix(s, "-security") {
+			m = security
+		}
+		fmt.Fprintf(&b, "deb [signed-by=%s] %s %s main\n", keyring, m, s)
+	}
+	return b.String()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// aptGet runs apt-get with the archive's options in dir.
+func (a *Archive) aptGet(ctx context.Context, dir string, args ...string) error {
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return ErrNoAPT
+	}
+	return run(ctx, dir, "apt-get", append(append([]string(nil), a.options...), args...)...)
+}
+
+// SuiteOf says which suite offers a release, by the Debian ABI name:
+// 6.1.0-56-amd64 is bookworm's, 6.12.95+deb12-amd64 bookworm-backports',
+// 6.12.117+deb13-amd64 trixie's, 7.2.13+deb14-amd64 sid's; "" when the name
+// does not say.
+func SuiteOf(release string) string {
+	switch {
+	case strings.Contains(release, "+deb12-"):
+		return "bookworm-backports"
+	case strings.Contains(release, "+deb13-"):
+		return "trixie"
+	case strings.Contains(release, "+deb14-"):
+		return "sid"
+	case strings.HasPrefix(release, "6.1.0-"):
+		return "bookworm"
+	}
+	return ""
+}
+
+// Resolve finds the kernel for release (see the package function Resolve)
+// in the machine's apt sources, or, when they do not offer it, in graft's
+// own apt state.
+func (c *Cache) Resolve(ctx context.Context, release string) (Kernel, error) {
+	k, err := SystemArchive.Resolve(ctx, release)
+	if err == nil || !errors.Is(err, ErrUnknownRelease) || release == "" {
+		return k, err
+	}
+	g, gerr := c.GraftArchive(ctx)
+	if gerr != nil {
+		return Kernel{}, errors.Join(err, gerr)
+	}
+	k, gerr = g.Resolve(ctx, release)
+	if errors.Is(gerr, ErrUnknownRelease) {
+		// The lists may predate the release: once more with fresh ones.
+		if g, err := c.graftArchive(ctx, true); err == nil {
+			k, gerr = g.Resolve(ctx, release)
+		}
+	}
+	if gerr != nil {
+		return Kernel{}, gerr
+	}
+	return k, nil
+}
