@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -137,6 +138,7 @@ type builder struct {
 	rep    *Report
 	cache  *kernel.Cache
 	target *kernel.Target
+	tc     *kbuild.Toolchain
 	work   string
 	// patched holds the files the patches change, as patched.
 	patched map[string][]byte
@@ -245,15 +247,21 @@ func (b *builder) resolve(ctx context.Context) error {
 	}
 	b.target = t
 	b.rep.Kernel, b.rep.Version = t.Release, t.Version
-	if err := kbuild.CheckHostPackages(ctx, t.HeadersDir); err != nil {
-		return err
-	}
-	if err := kbuild.CheckCompiler(ctx, t.HeadersDir); err != nil {
-		if !b.opts.AllowCompilerMismatch {
-			return fmt.Errorf("%w (--allow-compiler-mismatch builds anyway)", err)
-		}
+	b.opts.progress("toolchain")
+	tc, err := c.Toolchain(ctx, t, b.opts.Log)
+	switch {
+	case errors.Is(err, kbuild.ErrCompilerMismatch) && b.opts.AllowCompilerMismatch:
 		b.rep.finding(Finding{ID: "compiler-mismatch", Severity: SeverityWarning, Where: t.Release, Message: err.Error(),
 			Suggestion: "build with the compiler that built the kernel"})
+		tc = kbuild.Host
+	case errors.Is(err, kbuild.ErrCompilerMismatch):
+		return fmt.Errorf("%w (--allow-compiler-mismatch builds anyway)", err)
+	case err != nil:
+		return err
+	}
+	b.tc = tc
+	if tc != kbuild.Host {
+		b.rep.Notes = append(b.rep.Notes, "kbuild ran in "+tc.String()+", which has the compiler that built the kernel")
 	}
 	return nil
 }

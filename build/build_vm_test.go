@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/srcpatch"
 	"github.com/graft-live/graft/vm"
 )
 
@@ -54,6 +57,12 @@ func hostBuild(t *testing.T) []vm.File {
 	for _, c := range pass {
 		name := "livepatch-" + c.Name
 		ko, rep, err := buildPatches(t, spec, dir, name, c.Patch)
+		if errors.Is(err, srcpatch.ErrDoesNotApply) && os.Getenv(fixtures.TestKernelEnv) != "" {
+			// The patches are written for the default kernel; another
+			// family's source may differ where they change it.
+			t.Logf("%s: does not apply to %s: %v", c.Name, spec.Release, err)
+			continue
+		}
 		if err != nil {
 			t.Fatalf("build %s: %v", c.Name, err)
 		}
@@ -63,12 +72,15 @@ func hostBuild(t *testing.T) []vm.File {
 		gc := guestCase{Name: c.Name, Module: kernel.ModuleName(name), Check: c.Check, Expect: c.Expect.String()}
 		files = append(files, vm.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
 		if c.Module != "" {
-			gc.Target, gc.TargetFile = c.Module, targetModule(t, spec, c.Module)
+			gc.Target, gc.TargetFile = c.Module, targetModule(t, spec, c.Module, dir)
 			files = append(files, vm.File{Host: gc.TargetFile, Guest: guestDir + filepath.Base(gc.TargetFile)})
 			gc.TargetFile = guestDir + filepath.Base(gc.TargetFile)
 		}
 		gcs = append(gcs, gc)
 		all = append(all, c.Patch)
+	}
+	if len(gcs) < 5 {
+		t.Fatalf("only %d of %d patches apply to %s", len(gcs), len(pass), spec.Release)
 	}
 	ko, rep, err := buildPatches(t, spec, dir, allModule, all...)
 	if err != nil {
@@ -87,8 +99,9 @@ func hostBuild(t *testing.T) []vm.File {
 	return append(files, vm.File{Host: p, Guest: guestCases})
 }
 
-// targetModule returns the host path of a module of the target kernel.
-func targetModule(t *testing.T, spec kernel.Spec, name string) string {
+// targetModule writes a module of the target kernel into dir, uncompressed
+// (busybox insmod loads only plain modules), and returns its path.
+func targetModule(t *testing.T, spec kernel.Spec, name, dir string) string {
 	t.Helper()
 	c, err := kernel.OpenCache("")
 	if err != nil {
@@ -102,7 +115,15 @@ func targetModule(t *testing.T, spec kernel.Spec, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	data, err := kernel.ReadModuleFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, kernel.ModuleName(name)+".ko")
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func guestBuild(t *testing.T) {

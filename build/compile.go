@@ -29,7 +29,7 @@ type pair struct {
 // for a target), the patched ones in a second tree that holds the edits.
 func (b *builder) compile(ctx context.Context, applied *srcpatch.Result, specs []objSpec) ([]pair, error) {
 	t := b.target
-	prepared, err := kbuild.Prepare(ctx, t.SourceDir, t.Config, t.PreparedDir(), b.opts.Log)
+	prepared, err := kbuild.Prepare(ctx, b.tc, t.SourceDir, t.Config, t.PreparedDir(), b.opts.Log)
 	if err != nil {
 		return nil, err
 	}

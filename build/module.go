@@ -35,7 +35,7 @@ func (b *builder) layout(ctx context.Context) (*klp.Layout, error) {
 		if err := os.WriteFile(filepath.Join(dir, "graft_probe.c"), []byte(klp.ProbeSource), 0o644); err != nil {
 			return err
 		}
-		obj, err := kbuild.CompileExternal(ctx, b.target.HeadersDir, dir, "graft_probe.c", b.opts.Log)
+		obj, err := kbuild.CompileExternal(ctx, b.tc, b.target.HeadersDir, dir, "graft_probe.c", b.opts.Log)
 		if err != nil {
 			return fmt.Errorf("probe the special sections of %s: %w", b.target.Release, err)
 		}
@@ -84,7 +84,7 @@ func (b *builder) link(ctx context.Context, m *module) error {
 		}
 		objects = append(objects, name)
 	}
-	ko, err := kbuild.LinkModule(ctx, b.target.HeadersDir, dir, b.opts.Name, []string{"graft_glue.c"}, objects, b.opts.Log)
+	ko, err := kbuild.LinkModule(ctx, b.tc, b.target.HeadersDir, dir, b.opts.Name, []string{"graft_glue.c"}, objects, b.opts.Log)
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,11 @@ import (
 )
 
 // LinkModule links the kernel module name (a file name: "livepatch-fix")
-// in dir against a headers tree: kbuild compiles the C files sources and
+// in dir against a headers tree, with the toolchain tc: kbuild compiles the C files sources and
 // links them with the prebuilt objects, as they are, into dir/name.ko,
 // whose path it returns. Symbols the kernel does not export are left to
 // modpost's warnings: a livepatch module resolves them at load time.
-func LinkModule(ctx context.Context, headersDir, dir, name string, sources, objects []string, log io.Writer) (string, error) {
+func LinkModule(ctx context.Context, tc *Toolchain, headersDir, dir, name string, sources, objects []string, log io.Writer) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -44,7 +44,7 @@ func LinkModule(ctx context.Context, headersDir, dir, name string, sources, obje
 	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte(kb), 0o644); err != nil {
 		return "", err
 	}
-	err = kbuildMake(ctx, "", log, "-C", headersDir, "M="+dir, "-j"+strconv.Itoa(runtime.NumCPU()), "KBUILD_MODPOST_WARN=1", "modules")
+	err = kbuildMake(ctx, tc, "", log, "-C", headersDir, "M="+dir, "-j"+strconv.Itoa(runtime.NumCPU()), "KBUILD_MODPOST_WARN=1", "modules")
 	if err != nil {
 		return "", fmt.Errorf("kbuild: link %s: %w", name, err)
 	}
@@ -58,7 +58,7 @@ func LinkModule(ctx context.Context, headersDir, dir, name string, sources, obje
 // CompileExternal compiles the C file src (in dir) against a headers tree
 // as an object of an out-of-tree module, and returns the object's path:
 // the target's exact flags, for probes of its headers.
-func CompileExternal(ctx context.Context, headersDir, dir, src string, log io.Writer) (string, error) {
+func CompileExternal(ctx context.Context, tc *Toolchain, headersDir, dir, src string, log io.Writer) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -67,7 +67,7 @@ func CompileExternal(ctx context.Context, headersDir, dir, src string, log io.Wr
 	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m := "+obj+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	if err := kbuildMake(ctx, "", log, "-C", headersDir, "M="+dir, obj); err != nil {
+	if err := kbuildMake(ctx, tc, "", log, "-C", headersDir, "M="+dir, obj); err != nil {
 		return "", fmt.Errorf("kbuild: compile %s: %w", src, err)
 	}
 	return filepath.Join(dir, obj), nil

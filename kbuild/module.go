@@ -20,22 +20,26 @@ import (
 // load or may behave differently.
 var ErrCompilerMismatch = errors.New("compiler differs from the one that built the kernel")
 
+// ErrNoCompiler means the compiler that built the kernel is not installed.
+var ErrNoCompiler = errors.New("the kernel's compiler is not installed")
+
 // BuildModules runs `make -C headersDir M=srcDir modules` (srcDir holds a
-// Kbuild or Makefile) with one job per CPU and returns the built .ko files.
+// Kbuild or Makefile) with the toolchain tc, one job per CPU, and returns
+// the built .ko files.
 // make's output goes to log (nil = discarded); on failure the error carries
 // its last lines.
-func BuildModules(ctx context.Context, headersDir, srcDir string, log io.Writer) ([]string, error) {
+func BuildModules(ctx context.Context, tc *Toolchain, headersDir, srcDir string, log io.Writer) ([]string, error) {
 	srcDir, err := filepath.Abs(srcDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckHostPackages(ctx, headersDir); err != nil {
+	if err := CheckHostPackages(ctx, tc, headersDir); err != nil {
 		return nil, err
 	}
-	if err := CheckCompiler(ctx, headersDir); err != nil {
+	if err := CheckCompiler(ctx, tc, headersDir); err != nil {
 		return nil, err
 	}
-	if err := run(ctx, "", log, "make", "-C", headersDir, "M="+srcDir, "-j"+strconv.Itoa(runtime.NumCPU()), "modules"); err != nil {
+	if err := kbuildMake(ctx, tc, "", log, "-C", headersDir, "M="+srcDir, "-j"+strconv.Itoa(runtime.NumCPU()), "modules"); err != nil {
 		return nil, fmt.Errorf("kbuild: modules in %s: %w", srcDir, err)
 	}
 	kos, err := filepath.Glob(filepath.Join(srcDir, "*.ko"))
@@ -49,16 +53,17 @@ func BuildModules(ctx context.Context, headersDir, srcDir string, log io.Writer)
 }
 
 // CheckCompiler compares the compiler that make would use for this headers
-// tree with CONFIG_CC_VERSION_TEXT of the kernel's config.
-func CheckCompiler(ctx context.Context, headersDir string) error {
+// tree, in the toolchain tc, with CONFIG_CC_VERSION_TEXT of the kernel's
+// config.
+func CheckCompiler(ctx context.Context, tc *Toolchain, headersDir string) error {
 	want, err := configString(filepath.Join(headersDir, ".config"), "CONFIG_CC_VERSION_TEXT")
 	if err != nil {
 		return fmt.Errorf("kbuild: %s is not a prepared headers tree: %w", headersDir, err)
 	}
 	cc := compilerFor(headersDir)
-	out, err := execCommand(ctx, cc, "--version").Output()
+	out, err := tc.Command(ctx, "", cc, "--version").Output()
 	if err != nil {
-		return fmt.Errorf("kbuild: the kernel was built with %q but %s is not available (install it, e.g. apt-get install %s): %w", want, cc, cc, err)
+		return fmt.Errorf("%w: the kernel was built with %q but %s is not available in %s (install it, e.g. apt-get install %s): %v", ErrNoCompiler, want, cc, tc, cc, err)
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	kernel, err := ParseCompiler(want)
@@ -119,9 +124,9 @@ var ErrMissingPackages = errors.New("packages that kbuild needs are not installe
 
 // CheckHostPackages names the packages that the headers tree's packages
 // depend on (distro/debian records them in debian.HostDependsFile) and
-// that are not installed: installing the headers would have pulled them
-// in. A tree without that record passes.
-func CheckHostPackages(ctx context.Context, headersDir string) error {
+// that are not installed in the toolchain tc: installing the headers would
+// have pulled them in. A tree without that record passes.
+func CheckHostPackages(ctx context.Context, tc *Toolchain, headersDir string) error {
 	b, err := os.ReadFile(filepath.Join(headersDir, debian.HostDependsFile))
 	if err != nil {
 		return nil
@@ -130,7 +135,7 @@ func CheckHostPackages(ctx context.Context, headersDir string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	out, err := execCommand(ctx, "dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Provides}\n").Output()
+	out, err := tc.Command(ctx, "", "dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Provides}\n").Output()
 	if err != nil {
 		return nil // not a dpkg system: nothing to compare with
 	}

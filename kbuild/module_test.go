@@ -39,7 +39,7 @@ func TestBuildModules(t *testing.T) {
 			name := strings.TrimSuffix(filepath.Base(src), ".c")
 			os.WriteFile(filepath.Join(dir, name+".c"), b, 0o644)
 			os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += "+name+".o\n"), 0o644)
-			kos, err := kbuild.BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+			kos, err := kbuild.BuildModules(context.Background(), kbuild.Host, tr.HeadersDir, dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,11 +62,11 @@ func TestBuildModulesErrors(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "broken.c"), []byte("this is not C;\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "Kbuild"), []byte("obj-m += broken.o\n"), 0o644)
-	_, err := kbuild.BuildModules(context.Background(), tr.HeadersDir, dir, nil)
+	_, err := kbuild.BuildModules(context.Background(), kbuild.Host, tr.HeadersDir, dir, nil)
 	if err == nil || !strings.Contains(err.Error(), "broken.c") {
 		t.Errorf("a compile error should name the file: %v", err)
 	}
-	_, err = kbuild.BuildModules(context.Background(), t.TempDir(), dir, nil)
+	_, err = kbuild.BuildModules(context.Background(), kbuild.Host, t.TempDir(), dir, nil)
 	if err == nil || !strings.Contains(err.Error(), "not a prepared headers tree") {
 		t.Errorf("a bad headers dir: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestCheckCompilerMismatch(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("no gcc")
 	}
-	if err := kbuild.CheckCompiler(context.Background(), dir); !errors.Is(err, kbuild.ErrCompilerMismatch) {
+	if err := kbuild.CheckCompiler(context.Background(), kbuild.Host, dir); !errors.Is(err, kbuild.ErrCompilerMismatch) {
 		t.Errorf("CheckCompiler = %v, want ErrCompilerMismatch", err)
 	}
 }

@@ -1,10 +1,6 @@
 package kbuild
 
-import (
-	"context"
-	"os/exec"
-	"strings"
-)
+import "strings"
 
 // maxMessageLines bounds the compiler output an error carries.
 const maxMessageLines = 40
@@ -38,10 +34,4 @@ func compilerLines(out string) string {
 		picked = picked[len(picked)-maxMessageLines:]
 	}
 	return strings.Join(picked, "\n")
-}
-
-// execCommand is exec.CommandContext; commands start here so that the
-// environment they run in is decided in one place.
-func execCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, name, args...)
 }

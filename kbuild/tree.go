@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/graft-live/graft/internal/flock"
@@ -45,18 +45,21 @@ type Tree struct {
 	Dir string
 	// Source is the pristine source tree the files are linked to.
 	Source string
+	// Toolchain runs make in the tree.
+	Toolchain *Toolchain
 }
 
 // Prepare makes dst a prepared tree: a hard-linked copy of sourceDir (the
 // pristine source stays untouched), the target's config, olddefconfig and
-// modules_prepare. A tree prepared before is reused; an interrupted
-// preparation is redone. Several processes may prepare the same dst at once.
-func Prepare(ctx context.Context, sourceDir, config, dst string, log io.Writer) (*Tree, error) {
+// modules_prepare, all run by tc. A tree prepared before is reused; an
+// interrupted preparation is redone. Several processes may prepare the same
+// dst at once.
+func Prepare(ctx context.Context, tc *Toolchain, sourceDir, config, dst string, log io.Writer) (*Tree, error) {
 	sourceDir, err := filepath.Abs(sourceDir)
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{Dir: dst, Source: sourceDir}
+	t := &Tree{Dir: dst, Source: sourceDir, Toolchain: tc}
 	if isPrepared(dst) {
 		return t, nil
 	}
@@ -80,10 +83,10 @@ func Prepare(ctx context.Context, sourceDir, config, dst string, log io.Writer) 
 		if err := os.WriteFile(filepath.Join(dst, ".config"), cfg, 0o644); err != nil {
 			return err
 		}
-		if err := kbuildMake(ctx, dst, log, "olddefconfig"); err != nil {
+		if err := kbuildMake(ctx, tc, dst, log, "olddefconfig"); err != nil {
 			return err
 		}
-		if err := kbuildMake(ctx, dst, log, "-j"+strconv.Itoa(runtime.NumCPU()), "modules_prepare"); err != nil {
+		if err := kbuildMake(ctx, tc, dst, log, "-j"+strconv.Itoa(runtime.NumCPU()), "modules_prepare"); err != nil {
 			return err
 		}
 		return writeMarker(dst, sourceDir)
@@ -109,7 +112,7 @@ func writeMarker(dir, source string) error {
 // generated is copied (make writes some of its files in place, which must
 // not reach t through a shared link). A clone made before is reused.
 func (t *Tree) Clone(ctx context.Context, dst string) (*Tree, error) {
-	c := &Tree{Dir: dst, Source: t.Source}
+	c := &Tree{Dir: dst, Source: t.Source, Toolchain: t.Toolchain}
 	if isPrepared(dst) {
 		return c, nil
 	}
@@ -345,7 +348,7 @@ func (t *Tree) Compile(ctx context.Context, objs []string, outDir string, opts C
 	if opts.KeepGoing {
 		args = append(args, "-k")
 	}
-	merr := kbuildMake(ctx, t.Dir, opts.Log, append(args, objs...)...)
+	merr := kbuildMake(ctx, t.Toolchain, t.Dir, opts.Log, append(args, objs...)...)
 	if merr != nil && (!opts.KeepGoing || ctx.Err() != nil) {
 		for _, o := range objs {
 			os.Remove(filepath.Join(t.Dir, o))
@@ -473,16 +476,18 @@ func writeAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// kbuildMake runs make with kbuild's command line in dir. Every make of a
-// kernel tree goes through here, so that the toolchain it runs with is
-// decided in one place.
-func kbuildMake(ctx context.Context, dir string, log io.Writer, args ...string) error {
-	return run(ctx, dir, log, "make", args...)
+// kbuildMake runs make with kbuild's command line in dir, with the
+// toolchain tc. Every make of a kernel tree goes through here.
+func kbuildMake(ctx context.Context, tc *Toolchain, dir string, log io.Writer, args ...string) error {
+	return runCmd(ctx, tc.Command(ctx, dir, "make", args...), log)
 }
 
+// run runs a command on the host.
 func run(ctx context.Context, dir string, log io.Writer, name string, args ...string) error {
-	cmd := execCommand(ctx, name, args...)
-	cmd.Dir = dir
+	return runCmd(ctx, Host.Command(ctx, dir, name, args...), log)
+}
+
+func runCmd(ctx context.Context, cmd *exec.Cmd, log io.Writer) error {
 	var out strings.Builder
 	w := io.Writer(&out)
 	if log != nil {
@@ -490,13 +495,12 @@ func run(ctx context.Context, dir string, log io.Writer, name string, args ...st
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	// make's children (the compiler) go with it when graft is interrupted.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	setpgid(cmd)
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, compilerLines(out.String()))
+		return fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, compilerLines(out.String()))
 	}
 	return nil
 }

@@ -59,6 +59,8 @@ type Target struct {
 	Release string `json:"release"`
 	// Version is the Debian package version of the kernel.
 	Version string `json:"version"`
+	// Suite is the Debian suite that offers it, when known.
+	Suite string `json:"suite,omitempty"`
 	// Running says the target is the kernel this machine runs, so that its
 	// /proc/kallsyms can stand in for the symbols.
 	Running bool `json:"running,omitempty"`
@@ -166,7 +168,7 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec, parts Part, progress deb
 		return nil, err
 	}
 	t := fromTree(tree)
-	t.Running = spec.Running
+	t.Running, t.Suite = spec.Running, k.Suite
 	return t, nil
 }
 

@@ -23,9 +23,13 @@ func (e *extractor) build() error {
 		}
 	}
 	e.addSymbols()
+	extra, err := e.rewriteRuntimePtrs()
+	if err != nil {
+		return err
+	}
 	for _, sec := range e.f.Sections {
 		if ps := e.pieces[sec]; len(ps) > 0 {
-			if err := e.copyRelocs(sec, ps); err != nil {
+			if err := e.copyRelocs(sec, ps, extra[e.outSec[sec]]); err != nil {
 				return err
 			}
 		}
@@ -93,9 +97,10 @@ func (e *extractor) addSymbols() {
 	}
 }
 
-// copyRelocs copies the relocations of sec's carried pieces.
-func (e *extractor) copyRelocs(sec *elfobj.Section, ps []*piece) error {
-	var out []elfobj.Reloc
+// copyRelocs copies the relocations of sec's carried pieces, and adds
+// extra.
+func (e *extractor) copyRelocs(sec *elfobj.Section, ps []*piece, extra []elfobj.Reloc) error {
+	out := append([]elfobj.Reloc(nil), extra...)
 	for _, p := range ps {
 		for _, r := range e.relocsIn(sec, p.start, p.end) {
 			nr, err := e.mapReloc(r, false)
@@ -184,6 +189,20 @@ func (e *extractor) addRela(target *elfobj.Section, rs []elfobj.Reloc) {
 func (e *extractor) copySpecial(sec *elfobj.Section, sp *Special) error {
 	kept := e.kept[sec]
 	o := &elfobj.Section{Name: sec.Name, Type: sec.Type, Flags: sec.Flags &^ elf.SHF_GROUP, Addralign: sec.Addralign, Entsize: sec.Entsize}
+	if sec.Flags&elf.SHF_LINK_ORDER != 0 {
+		// Ordered with the code its entries belong to: the carried section
+		// of the first kept entry (the assembler may have linked the
+		// input's to another function's section).
+		for _, r := range e.relocsIn(sec, uint64(kept[0]*sp.EntSize), uint64((kept[0]+1)*sp.EntSize)) {
+			if r.Sym != nil && r.Sym.Section != nil && e.outSec[r.Sym.Section] != nil {
+				o.Link = e.outSec[r.Sym.Section]
+				break
+			}
+		}
+		if o.Link == nil {
+			return fmt.Errorf("%w: %s entries are ordered with code that is not carried", ErrUnsupported, sec.Name)
+		}
+	}
 	o.Data = make([]byte, 0, len(kept)*sp.EntSize)
 	var rs []elfobj.Reloc
 	for n, i := range kept {

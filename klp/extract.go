@@ -138,6 +138,10 @@ type extractor struct {
 	kept      map[*elfobj.Section][]int // special section entries kept
 	notes     []string
 	warnings  []Warning
+	// runtimePtrs are the carried instructions with a runtime constant;
+	// runtimeSyms the variables they load.
+	runtimePtrs []runtimePtr
+	runtimeSyms map[string]*elfobj.Symbol
 
 	out    *elfobj.File
 	outSec map[*elfobj.Section]*elfobj.Section
@@ -152,14 +156,15 @@ type extractor struct {
 func Extract(u *Unit) (*Extracted, error) {
 	e := &extractor{
 		u: u, f: u.Patched,
-		pieces:    map[*elfobj.Section][]*piece{},
-		bySection: map[*elfobj.Section][]*elfobj.Symbol{},
-		relocs:    map[*elfobj.Section][]elfobj.Reloc{},
-		refs:      map[*elfobj.Symbol]Ref{},
-		kept:      map[*elfobj.Section][]int{},
-		outSec:    map[*elfobj.Section]*elfobj.Section{},
-		outSym:    map[*elfobj.Symbol]*elfobj.Symbol{},
-		ext:       map[string]*elfobj.Symbol{},
+		pieces:      map[*elfobj.Section][]*piece{},
+		bySection:   map[*elfobj.Section][]*elfobj.Symbol{},
+		relocs:      map[*elfobj.Section][]elfobj.Reloc{},
+		refs:        map[*elfobj.Symbol]Ref{},
+		runtimeSyms: map[string]*elfobj.Symbol{},
+		kept:        map[*elfobj.Section][]int{},
+		outSec:      map[*elfobj.Section]*elfobj.Section{},
+		outSym:      map[*elfobj.Symbol]*elfobj.Symbol{},
+		ext:         map[string]*elfobj.Symbol{},
 	}
 	e.f.ResolveSectionRelocs()
 	e.res = elfobj.NewResolver(e.f)
@@ -383,6 +388,12 @@ func (e *extractor) resolve(sym *elfobj.Symbol) error {
 func (e *extractor) specials() error {
 	for _, sec := range e.f.Sections {
 		sp := e.u.Layout.Special(sec.Name)
+		if isRuntimeSection(sec.Name) {
+			if err := e.runtimeConstants(sec); err != nil {
+				return err
+			}
+			continue
+		}
 		if sp == nil {
 			if err := e.checkUnknown(sec); err != nil {
 				return err

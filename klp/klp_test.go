@@ -335,3 +335,52 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestRuntimeConstant carries code with a runtime constant: the movabs of
+// the placeholder becomes a load of the variable through a relocation.
+func TestRuntimeConstant(t *testing.T) {
+	needGCC(t)
+	out := filepath.Join(t.TempDir(), "runtime.o")
+	cmd := exec.Command("gcc", "-c", "-O2", "-ffunction-sections", "-fdata-sections", "-mcmodel=kernel", "-fno-PIE", "-fno-asynchronous-unwind-tables", "-o", out, filepath.Join("testdata", "runtime.c"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	f, err := elfobj.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := Extract(&Unit{Name: "runtime.o", Patched: f, Carry: []string{"below_limit"}, Resolver: &fakeResolver{}, Layout: testLayout, Prefix: "g_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := ex.Object.Section(".text.below_limit")
+	if bytes.Contains(text.Data, []byte{0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01}) {
+		t.Errorf("the placeholder is still there: % x", text.Data)
+	}
+	found := false
+	for _, rs := range ex.Object.RelaSections(text) {
+		for _, r := range rs.Relocs {
+			if r.Sym.Name == ".klp.sym.vmlinux.LIMIT,2" && r.Type == elf.R_X86_64_PC32 && r.Addend == -4 {
+				found = true
+				if text.Data[r.Offset-1]&0xc7 != 0x05 || text.Data[r.Offset-2] != 0x8b {
+					t.Errorf("no mov from memory before the relocation: % x", text.Data[r.Offset-3:r.Offset])
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no relocation to LIMIT")
+	}
+	for _, s := range ex.Object.Sections {
+		if strings.HasPrefix(s.Name, "runtime_ptr_") {
+			t.Errorf("%s carried", s.Name)
+		}
+	}
+}
+
+func needGCC(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc is missing")
+	}
+}

@@ -98,6 +98,7 @@ struct graft_special {
 
 const struct graft_special graft_special_sections[] = {
 	{ "__mcount_loc", sizeof(unsigned long), 0, "", 0 },
+	{ "__patchable_function_entries", sizeof(void *), 0, "", 0 },
 	{ "__ex_table", sizeof(struct exception_table_entry), 0, "", 0 },
 	{ ".altinstructions", sizeof(struct alt_instr), 0, "", 0 },
 	{ ".return_sites", sizeof(s32), 0, "", 0 },

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # qemu and busybox run the VMs; gcc, make, flex, bison, bc, libelf-dev,
 # python3 (bpf_doc.py, which preparing a tree with BTF runs) and dwarves
 # (pahole, for kernels that build BTF for modules) are what kbuild needs;
-# curl and unzip fetch Go when it is missing.
-pkgs="qemu-system-x86 busybox-static gcc make libelf-dev libssl-dev bc flex bison python3 dwarves xz-utils zstd cpio kmod binutils rsync ca-certificates curl unzip"
+# curl and unzip fetch Go when it is missing; mmdebstrap makes the root
+# file systems that hold the compilers of other Debian releases.
+pkgs="qemu-system-x86 busybox-static gcc make libelf-dev libssl-dev bc flex bison python3 dwarves xz-utils zstd cpio kmod binutils rsync ca-certificates curl unzip mmdebstrap"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -47,11 +47,15 @@ func run(runs int) error {
 	if err != nil {
 		return err
 	}
-	src, err := c.Resolve(ctx, kernel.Spec{}, kernel.Image|kernel.Source, nil)
+	src, err := c.Resolve(ctx, kernel.Spec{}, kernel.Image|kernel.Headers|kernel.Source, nil)
 	if err != nil {
 		return err
 	}
-	tree, err := kbuild.Prepare(ctx, src.SourceDir, src.Config, src.PreparedDir(), nil)
+	tc, err := c.Toolchain(ctx, src, nil)
+	if err != nil {
+		return err
+	}
+	tree, err := kbuild.Prepare(ctx, tc, src.SourceDir, src.Config, src.PreparedDir(), nil)
 	if err != nil {
 		return err
 	}
