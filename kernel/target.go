@@ -159,6 +159,15 @@ func (c *Cache) Resolve(ctx context.Context, spec Spec, parts Part, progress deb
 			return nil, err
 		}
 	}
+	// A pinned release whose parts are all in the cache needs no apt.
+	if rel, ver, pinned := strings.Cut(release, "="); pinned {
+		tree, err := c.deb.Lookup(debian.Kernel{Release: rel, Version: ver})
+		if err == nil && tree.Parts&parts == parts && tree.Parts != 0 {
+			t := fromTree(tree)
+			t.Running, t.Suite = spec.Running, debian.SuiteOf(rel)
+			return t, nil
+		}
+	}
 	k, err := c.deb.Resolve(ctx, release)
 	if err != nil {
 		return nil, err

@@ -231,15 +231,11 @@ func dedup(xs []string) []string {
 
 // referenceReasons names the targets that one side references and the
 // other does not.
-func referenceReasons(a, b []string) []string {
-	targets := func(rs []string) map[string]bool {
+func referenceReasons(a, b []reloc) []string {
+	targets := func(rs []reloc) map[string]bool {
 		m := map[string]bool{}
 		for _, r := range rs {
-			// "offset type target"
-			f := strings.SplitN(r, " ", 3)
-			if len(f) == 3 {
-				m[f[2]] = true
-			}
+			m[r.Target] = true
 		}
 		return m
 	}
@@ -349,18 +345,8 @@ func lineOnly(a, b part) bool {
 func helperCalls(p part) map[uint64]bool {
 	m := map[uint64]bool{}
 	for _, r := range p.relocs {
-		f := strings.SplitN(r, " ", 3)
-		if len(f) != 3 {
-			continue
-		}
-		var off uint64
-		fmt.Sscan(f[0], &off)
-		name := strings.TrimPrefix(f[2], "extern:")
-		if i := strings.LastIndexAny(name, "+-"); i > 0 {
-			name = name[:i]
-		}
-		if lineHelpers[name] && off > 0 {
-			m[off-1] = true
+		if lineHelpers[r.Name] && r.Offset > 0 {
+			m[r.Offset-1] = true
 		}
 	}
 	return m

@@ -29,9 +29,8 @@ type index struct {
 	symKey   map[*elfobj.Symbol]string
 	relocs   map[*elfobj.Section][]elfobj.Reloc
 	ftrace   map[*elfobj.Section]map[uint64]bool // ftrace entry locations
-	// bySection lists the function and object symbols of each section by
-	// value.
-	bySection map[*elfobj.Section][]*elfobj.Symbol
+	// res finds where relocations point.
+	res *elfobj.Resolver
 
 	mu   sync.Mutex // guards anon
 	anon map[*elfobj.Section]string
@@ -51,6 +50,12 @@ func skipSection(name string) bool {
 }
 
 var digitSuffix = regexp.MustCompile(`\.[0-9]+`)
+
+// uniqueID matches the names __UNIQUE_ID() makes (dynamic debug
+// descriptors, __addressable): a prefix and a counter that changes when
+// code is added above them; they are named like static locals, without
+// the counter.
+var uniqueID = regexp.MustCompile(`^(__UNIQUE_ID_[A-Za-z_]*?[A-Za-z_])[0-9]+$`)
 
 // baseName strips compiler suffixes: foo.isra.0 -> foo.
 func baseName(name string) string {
@@ -81,15 +86,7 @@ func newIndex(f *elfobj.File) *index {
 		ftrace:   map[*elfobj.Section]map[uint64]bool{},
 		anon:     map[*elfobj.Section]string{},
 
-		bySection: map[*elfobj.Section][]*elfobj.Symbol{},
-	}
-	for _, s := range f.Symbols {
-		if s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) {
-			ix.bySection[s.Section] = append(ix.bySection[s.Section], s)
-		}
-	}
-	for _, syms := range ix.bySection {
-		sort.SliceStable(syms, func(i, j int) bool { return syms[i].Value < syms[j].Value })
+		res: elfobj.NewResolver(f),
 	}
 	for _, s := range f.Sections {
 		if (s.Type == elf.SHT_RELA || s.Type == elf.SHT_REL) && s.Info != nil {
@@ -129,6 +126,8 @@ func newIndex(f *elfobj.File) *index {
 			ix.add("function:"+baseName(s.Name), baseName(s.Name), Function, s)
 		case s.Type == elf.STT_OBJECT && isStaticLocal(s):
 			locals = append(locals, s)
+		case s.Type == elf.STT_OBJECT && uniqueID.MatchString(s.Name):
+			locals = append(locals, s)
 		case s.Type == elf.STT_OBJECT:
 			ix.add("object:"+s.Name, s.Name, Object, s)
 		}
@@ -142,7 +141,7 @@ func newIndex(f *elfobj.File) *index {
 		if user == "" {
 			user = users[s.Section.Symbol]
 		}
-		name := user + "::" + baseName(s.Name)
+		name := user + "::" + uniqueID.ReplaceAllString(baseName(s.Name), "$1")
 		seen[name]++
 		if n := seen[name]; n > 1 {
 			name = fmt.Sprintf("%s#%d", name, n)
@@ -183,7 +182,7 @@ func (ix *index) users() map[*elfobj.Symbol]string {
 			}
 			// A reference through a section symbol names the objects there.
 			if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil {
-				if t := ix.symbolAt(r.Sym.Section, targetPos(r)); t != nil {
+				if t := ix.res.Locate(r, true).Symbol; t != nil {
 					if _, ok := users[t]; !ok {
 						users[t] = baseName(fn.Name)
 					}
@@ -219,71 +218,63 @@ func (ix *index) relocsIn(s *elfobj.Symbol) []elfobj.Reloc {
 	return rs[i:j]
 }
 
-func pcRelative(t elf.R_X86_64) bool {
-	switch t {
-	case elf.R_X86_64_PC32, elf.R_X86_64_PLT32, elf.R_X86_64_GOTPCREL, elf.R_X86_64_GOTPCRELX, elf.R_X86_64_REX_GOTPCRELX, elf.R_X86_64_PC64:
-		return true
-	}
-	return false
-}
-
-func relocWidth(t elf.R_X86_64) uint64 {
-	switch t {
-	case elf.R_X86_64_64, elf.R_X86_64_PC64:
-		return 8
-	}
-	return 4
-}
-
-// targetPos is where a relocation through a section symbol points in that
-// section. A PC-relative field sits 4 bytes before the end of (most)
-// instructions, which the addend compensates for; the same code gives the
-// same bias in both objects, so a consistent guess is enough.
-func targetPos(r elfobj.Reloc) uint64 {
-	pos := r.Addend
-	if pcRelative(r.Type) {
-		pos += 4
-	}
-	if pos < 0 {
-		return 0
-	}
-	return uint64(pos)
-}
-
-// symbolAt returns the function or object symbol covering pos in s.
-func (ix *index) symbolAt(s *elfobj.Section, pos uint64) *elfobj.Symbol {
-	var best *elfobj.Symbol
-	for _, sym := range ix.bySection[s] {
-		if sym.Value > pos {
-			break
-		}
-		if sym.Value <= pos && (pos < sym.Value+sym.Size || (sym.Size == 0 && pos == sym.Value)) {
-			best = sym
-		}
-	}
-	return best
-}
-
-// target describes what a relocation points at, independent of layout.
-func (ix *index) target(r elfobj.Reloc) string {
+// target describes what a relocation points at, independent of layout:
+// a symbol by its entity, a string literal by its text, a constant by its
+// bytes, an anonymous table by its contents.
+func (ix *index) target(r elfobj.Reloc, inCode bool) string {
 	sym := r.Sym
-	if sym.Type == elf.STT_SECTION && sym.Section != nil {
-		s := sym.Section
-		pos := targetPos(r)
-		if s.Flags&elf.SHF_STRINGS != 0 && pos <= uint64(len(s.Data)) {
-			start := bytes.LastIndexByte(s.Data[:pos], 0) + 1
-			end := bytes.IndexByte(s.Data[pos:], 0)
-			if end < 0 {
-				end = len(s.Data) - int(pos)
-			}
-			return fmt.Sprintf("string %q+%d", s.Data[start:int(pos)+end], int(pos)-start)
+	if sym.Type != elf.STT_SECTION || sym.Section == nil {
+		if isLabel(sym) {
+			return ix.labelDesc(sym) + fmt.Sprintf("%+d", r.Addend)
 		}
-		if t := ix.symbolAt(s, pos); t != nil {
-			return fmt.Sprintf("%s+%d", ix.symID(t), pos-t.Value)
-		}
-		return fmt.Sprintf("anon %s+%d", ix.anonDesc(s), pos)
+		return fmt.Sprintf("%s%+d", ix.symID(sym), r.Addend)
 	}
-	return fmt.Sprintf("%s%+d", ix.symID(sym), r.Addend)
+	loc := ix.res.Locate(r, inCode)
+	s, pos := loc.Section, loc.Offset
+	if s.Flags&elf.SHF_STRINGS != 0 && pos >= 0 && pos <= int64(len(s.Data)) {
+		start := bytes.LastIndexByte(s.Data[:pos], 0) + 1
+		end := bytes.IndexByte(s.Data[pos:], 0)
+		if end < 0 {
+			end = len(s.Data) - int(pos)
+		}
+		return fmt.Sprintf("string %q+%d", s.Data[start:int(pos)+end], int(pos)-start)
+	}
+	if t := loc.Symbol; t != nil {
+		if isLabel(t) {
+			return ix.labelDesc(t) + fmt.Sprintf("+%d", pos-int64(t.Value))
+		}
+		return fmt.Sprintf("%s+%d", ix.symID(t), pos-int64(t.Value))
+	}
+	return fmt.Sprintf("anon %s+%d", ix.anonDesc(s), pos)
+}
+
+// isLabel reports a local symbol without a type in data, such as the
+// .LC labels the assembler keeps for constants in mergeable sections: its
+// number says nothing, its contents do.
+func isLabel(s *elfobj.Symbol) bool {
+	return s.Type == elf.STT_NOTYPE && s.Bind == elf.STB_LOCAL && s.Section != nil && s.Section.Flags&elf.SHF_EXECINSTR == 0 && strings.HasPrefix(s.Name, ".L")
+}
+
+// labelDesc describes a label by the bytes at it: a string in a string
+// section, an entry of Entsize bytes in a mergeable one, else the rest of
+// the section.
+func (ix *index) labelDesc(s *elfobj.Symbol) string {
+	sec := s.Section
+	data := sec.Data
+	if s.Value > uint64(len(data)) {
+		return "label " + s.Name
+	}
+	b := data[s.Value:]
+	switch {
+	case sec.Flags&elf.SHF_STRINGS != 0:
+		if end := bytes.IndexByte(b, 0); end >= 0 {
+			b = b[:end]
+		}
+		return fmt.Sprintf("string %q", b)
+	case sec.Flags&elf.SHF_MERGE != 0 && sec.Entsize > 0 && uint64(len(b)) >= sec.Entsize:
+		b = b[:sec.Entsize]
+	}
+	return fmt.Sprintf("const %x", b)
 }
 
 // symID names a symbol by its entity, keeping the clone suffix: a call to
@@ -309,7 +300,7 @@ func (ix *index) anonDesc(s *elfobj.Section) string {
 	h := sha256.New()
 	data := append([]byte(nil), s.Data...)
 	for _, r := range ix.relocs[s] {
-		zero(data, r.Offset, relocWidth(r.Type))
+		zero(data, r.Offset, elfobj.FieldSize(r.Type))
 		desc := ""
 		if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil {
 			desc = digitSuffix.ReplaceAllString(r.Sym.Section.Name, "")
@@ -334,10 +325,23 @@ func zero(b []byte, off, n uint64) {
 type part struct {
 	sym    *elfobj.Symbol
 	suffix string
-	code   []byte   // contents with relocation fields zeroed
-	relocs []string // "offset type target", offsets relative to the symbol
+	code   []byte // contents with relocation fields zeroed
+	relocs []reloc
 	size   uint64
 	nobits bool
+}
+
+// reloc is a relocation of a part, described so that two compilations
+// compare equal when they refer to the same things at the same places.
+type reloc struct {
+	// Offset is relative to the part's symbol.
+	Offset uint64
+	Type   elf.R_X86_64
+	// Target says what it points at (see index.target).
+	Target string
+	// Name is the symbol's name, for a relocation against a named symbol:
+	// what a call instruction calls.
+	Name string
 }
 
 func (ix *index) describe(s *elfobj.Symbol) part {
@@ -348,9 +352,14 @@ func (ix *index) describe(s *elfobj.Symbol) part {
 	}
 	start, end := extent(s)
 	p.code = append([]byte(nil), s.Section.Data[start:end]...)
+	inCode := s.Section.Flags&elf.SHF_EXECINSTR != 0
 	for _, r := range ix.relocsIn(s) {
-		zero(p.code, r.Offset-start, relocWidth(r.Type))
-		p.relocs = append(p.relocs, fmt.Sprintf("%d %v %s", r.Offset-start, r.Type, ix.target(r)))
+		zero(p.code, r.Offset-start, elfobj.FieldSize(r.Type))
+		rd := reloc{Offset: r.Offset - start, Type: r.Type, Target: ix.target(r, inCode)}
+		if r.Sym.Type != elf.STT_SECTION {
+			rd.Name = r.Sym.Name
+		}
+		p.relocs = append(p.relocs, rd)
 	}
 	return p
 }

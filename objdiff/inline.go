@@ -1,9 +1,7 @@
 package objdiff
 
 import (
-	"bytes"
 	"debug/dwarf"
-	"debug/elf"
 	"slices"
 	"sort"
 
@@ -51,8 +49,7 @@ func addInlineReasons(res *Result, patched *elfobj.File) {
 
 // inlinedCallees maps each function to the functions inlined into it, from
 // the DWARF of the object (DW_TAG_inlined_subroutine); nil without debug
-// information. It reads the file's DWARF through debug/elf, which applies
-// the relocations of .rela.debug_* in relocatable objects.
+// information.
 func inlinedCallees(f *elfobj.File) (m map[string][]string) {
 	defer func() {
 		if recover() != nil {
@@ -62,15 +59,7 @@ func inlinedCallees(f *elfobj.File) (m map[string][]string) {
 	if f.Section(".debug_info") == nil {
 		return nil
 	}
-	var buf bytes.Buffer
-	if err := f.Write(&buf); err != nil {
-		return nil
-	}
-	ef, err := elf.NewFile(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		return nil
-	}
-	d, err := ef.DWARF()
+	d, err := f.DWARF()
 	if err != nil {
 		return nil
 	}
