@@ -9,27 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/graft-live/graft/internal/testenv"
 )
-
-// kernelFlags are the code generation flags of a kernel object.
-var kernelFlags = []string{"-O2", "-pg", "-mfentry", "-mrecord-mcount", "-ffunction-sections", "-fdata-sections",
-	"-mcmodel=kernel", "-fno-PIE", "-mno-red-zone", "-fno-asynchronous-unwind-tables", "-fno-common"}
-
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true, but %s is missing", name)
-		}
-		t.Skipf("%s is missing", name)
-	}
-}
 
 func compile(t testing.TB, src string, flags ...string) string {
 	t.Helper()
-	needTool(t, "gcc")
+	testenv.NeedTool(t, "gcc")
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c")+".o")
 	args := append(append([]string{"-c", "-o", out}, flags...), src)
 	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
@@ -99,8 +88,8 @@ func TestRoundTrip(t *testing.T) {
 		name  string
 		flags []string
 	}{
-		{"kernel flags", kernelFlags},
-		{"kernel flags with debug info", append([]string{"-g"}, kernelFlags...)},
+		{"kernel flags without debug info", slices.DeleteFunc(slices.Clone(testenv.KernelCFLAGS), func(f string) bool { return f == "-g" })},
+		{"kernel flags with debug info", testenv.KernelCFLAGS},
 		{"userspace -O0", []string{"-O0", "-g"}},
 		{"comdat groups", []string{"-O2", "-ffunction-sections", "-fdata-sections", "-fcf-protection", "-fstack-protector-all", "-fpic"}},
 	}
@@ -120,7 +109,7 @@ func TestRoundTrip(t *testing.T) {
 			if got, want := relocs(t, out), relocs(t, in); got != want {
 				t.Errorf("objdump -dr differs after the round trip:\n%s", firstDiff(want, got))
 			}
-			needTool(t, "ld")
+			testenv.NeedTool(t, "ld")
 			if b, err := exec.Command("ld", "-r", "-o", filepath.Join(t.TempDir(), "r.o"), out).CombinedOutput(); err != nil {
 				t.Errorf("ld -r: %v\n%s", err, b)
 			}
@@ -187,7 +176,7 @@ int livepatch_cmdline_proc_show(void *m, void *v)
 	return 0;
 }
 `), 0o644)
-	f, err := Open(compile(t, src, kernelFlags...))
+	f, err := Open(compile(t, src, testenv.KernelCFLAGS...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +237,7 @@ int livepatch_cmdline_proc_show(void *m, void *v)
 }
 
 func TestRemoveSections(t *testing.T) {
-	f, err := Open(compile(t, "testdata/prog.c", kernelFlags...))
+	f, err := Open(compile(t, "testdata/prog.c", testenv.KernelCFLAGS...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +264,7 @@ func TestReadRejects(t *testing.T) {
 
 func checkReadelf(t *testing.T, path string) {
 	t.Helper()
-	needTool(t, "readelf")
+	testenv.NeedTool(t, "readelf")
 	cmd := exec.Command("readelf", "-W", "-a", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -299,7 +288,7 @@ func readelf(t *testing.T, flag, path string) string {
 // relocs is objdump -dr without the file name line.
 func relocs(t *testing.T, path string) string {
 	t.Helper()
-	needTool(t, "objdump")
+	testenv.NeedTool(t, "objdump")
 	b, err := exec.Command("objdump", "-dr", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("objdump: %v\n%s", err, b)
@@ -331,7 +320,7 @@ func BenchmarkReadWrite(b *testing.B) {
 	if err := os.WriteFile(path, []byte(src.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	in := compile(b, path, append([]string{"-g"}, kernelFlags...)...)
+	in := compile(b, path, testenv.KernelCFLAGS...)
 	data, err := os.ReadFile(in)
 	if err != nil {
 		b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/graft-live/graft/elfobj"
+	"github.com/graft-live/graft/internal/testenv"
 )
 
 // compile compiles testdata/unit.c as the kernel compiles objects for
@@ -28,13 +29,10 @@ import (
 // recorded in __mcount_loc.
 func compile(t *testing.T) *elfobj.File {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc is missing")
-	}
+	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "unit.o")
-	cmd := exec.Command("gcc", "-c", "-O2", "-pg", "-mfentry", "-mrecord-mcount", "-ffunction-sections", "-fdata-sections",
-		"-mcmodel=kernel", "-fno-PIE", "-mno-red-zone", "-fno-asynchronous-unwind-tables", "-o", out, filepath.Join("testdata", "unit.c"))
+	cmd := exec.Command("gcc", append(append([]string{"-c", "-o", out}, testenv.KernelCFLAGS...), filepath.Join("testdata", "unit.c"))...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
@@ -339,7 +337,7 @@ func must[T any](v T, err error) T {
 // TestRuntimeConstant carries code with a runtime constant: the movabs of
 // the placeholder becomes a load of the variable through a relocation.
 func TestRuntimeConstant(t *testing.T) {
-	needGCC(t)
+	testenv.NeedTool(t, "gcc")
 	out := filepath.Join(t.TempDir(), "runtime.o")
 	cmd := exec.Command("gcc", "-c", "-O2", "-ffunction-sections", "-fdata-sections", "-mcmodel=kernel", "-fno-PIE", "-fno-asynchronous-unwind-tables", "-o", out, filepath.Join("testdata", "runtime.c"))
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -375,12 +373,5 @@ func TestRuntimeConstant(t *testing.T) {
 		if strings.HasPrefix(s.Name, "runtime_ptr_") {
 			t.Errorf("%s carried", s.Name)
 		}
-	}
-}
-
-func needGCC(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc is missing")
 	}
 }

@@ -1,35 +1,30 @@
 package objdiff
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
-)
 
-// kernelFlags are the code generation flags of a kernel object.
-var kernelFlags = []string{"-O2", "-pg", "-mfentry", "-mrecord-mcount", "-ffunction-sections", "-fdata-sections",
-	"-mcmodel=kernel", "-fno-PIE", "-mno-red-zone", "-fno-asynchronous-unwind-tables", "-fno-common", "-g"}
+	"github.com/graft-live/graft/elfobj"
+	"github.com/graft-live/graft/internal/testenv"
+)
 
 // compileAs compiles src as dir/unit.c from inside dir, so that both
 // versions of a fixture see the same __FILE__, as in a kernel build.
 func compileAs(t *testing.T, src string) string {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true, but gcc is missing")
-		}
-		t.Skip("gcc is missing")
-	}
+	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "unit.c"), b, 0o644)
-	cmd := exec.Command("gcc", append(append([]string{"-c", "-o", "unit.o"}, kernelFlags...), "unit.c")...)
+	cmd := exec.Command("gcc", append(append([]string{"-c", "-o", "unit.o"}, testenv.KernelCFLAGS...), "unit.c")...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", src, err, out)
@@ -127,5 +122,35 @@ func TestInlineReason(t *testing.T) {
 		if !found {
 			t.Errorf("%s: reasons %q do not name the inlined callee", c.Name, c.Reasons)
 		}
+	}
+}
+
+// TestCompareLeavesInputs compares two objects with debug information:
+// both must be exactly as they were (Compare reads them; it used to write
+// one out to read its DWARF).
+func TestCompareLeavesInputs(t *testing.T) {
+	a, err := elfobj.Open(compileAs(t, "testdata/body_change/orig.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := elfobj.Open(compileAs(t, "testdata/body_change/patched.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytesOf := func(f *elfobj.File) []byte {
+		var buf bytes.Buffer
+		if err := f.Write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	beforeA, beforeB := bytesOf(a), bytesOf(b)
+	symsA := append([]*elfobj.Symbol(nil), a.Symbols...)
+	res := Compare(a, b)
+	if len(res.Changes) == 0 {
+		t.Fatal("no changes found")
+	}
+	if !bytes.Equal(bytesOf(a), beforeA) || !bytes.Equal(bytesOf(b), beforeB) || !reflect.DeepEqual(symsA, a.Symbols) {
+		t.Error("Compare changed its arguments")
 	}
 }

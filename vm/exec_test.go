@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/internal/testenv"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/vm"
 )
@@ -31,7 +32,7 @@ func hostConfig(t *testing.T) vm.Config {
 		t.Skip("host-side test")
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		vmtest.SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+		testenv.SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
 	targetOnce.Do(func() {
 		target, targetErr = vm.PrepareTarget(context.Background(), fixtures.Spec().Release, nil)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-live/graft/internal/testenv"
 	"github.com/graft-live/graft/objdiff"
 )
 
@@ -15,17 +16,14 @@ import (
 // would, and returns the object.
 func compileFixture(t *testing.T, src string) string {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc is missing")
-	}
+	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join("..", "..", "objdiff", "testdata", src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "unit.c"), b, 0o644)
-	cmd := exec.Command("gcc", "-c", "-O2", "-pg", "-mfentry", "-mrecord-mcount", "-ffunction-sections", "-fdata-sections",
-		"-mcmodel=kernel", "-fno-PIE", "-mno-red-zone", "-fno-asynchronous-unwind-tables", "-o", "unit.o", "unit.c")
+	cmd := exec.Command("gcc", append(append([]string{"-c", "-o", "unit.o"}, testenv.KernelCFLAGS...), "unit.c")...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)

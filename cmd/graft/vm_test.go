@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-live/graft/internal/testenv"
 	"github.com/graft-live/graft/internal/vmtest"
 )
 
@@ -39,7 +40,7 @@ func needQEMU(t *testing.T) {
 		t.Skip("host-side test")
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		vmtest.SkipOrFail(t, "qemu-system-x86_64 is not installed")
+		testenv.SkipOrFail(t, "qemu-system-x86_64 is not installed")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graft-live/graft/internal/testenv"
 )
 
 // Module describes a module to make.
@@ -26,12 +28,7 @@ type Module struct {
 // skipped, except under CI=true, where it fails.
 func Make(t testing.TB, dir string, m Module) string {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true, but gcc is missing")
-		}
-		t.Skip("gcc is missing")
-	}
+	testenv.NeedTool(t, "gcc")
 	entries := []string{"name=" + m.Name, "vermagic=" + m.Release + " SMP preempt mod_unload modversions ", "depends=" + strings.Join(m.Depends, ",")}
 	if m.Patch {
 		entries = append(entries, "livepatch=Y")

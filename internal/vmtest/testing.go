@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/internal/testenv"
 	"github.com/graft-live/graft/vm"
 	"github.com/graft-live/graft/vm/guest"
 )
@@ -67,7 +68,7 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+		testenv.SkipOrFail(t, "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
 	ctx := context.Background()
 	if dl, ok := t.Deadline(); ok {
@@ -138,16 +139,6 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 		}
 		t.Fatal(msg)
 	}
-}
-
-// SkipOrFail skips the test with reason, or fails it when CI=true: CI has
-// everything, so a missing prerequisite there is a broken set-up.
-func SkipOrFail(t testing.TB, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true, but %s", reason)
-	}
-	t.Skip(reason)
 }
 
 // runPattern turns a test name such as TestA/sub_case into the -test.run
