@@ -159,3 +159,74 @@ func Open(path string) (*File, error) {
 
 // Close closes the file.
 func (f *File) Close() error { return f.F.Close() }
+
+// DataStrings returns the strings that the module's data points at: the
+// targets of relocations in allocated, non-executable sections that land
+// in string sections. For a livepatch module these are the names in its
+// klp_object and klp_func tables (the objects and the functions it
+// replaces), together with whatever other strings its data holds, so a
+// caller matches them against names it knows rather than taking them as
+// a list of functions. Malformed input is an error that matches
+// ErrCorrupt.
+func DataStrings(data []byte) (names []string, err error) {
+	defer func() {
+		if r := recover(); r != nil { // debug/elf can panic on malformed input
+			names, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("%w: symbols: %v", ErrCorrupt, err)
+	}
+	seen := map[string]bool{}
+	for _, rs := range f.Sections {
+		if rs.Type != elf.SHT_RELA || int(rs.Info) >= len(f.Sections) {
+			continue
+		}
+		target := f.Sections[rs.Info]
+		if target.Flags&elf.SHF_ALLOC == 0 || target.Flags&elf.SHF_EXECINSTR != 0 {
+			continue
+		}
+		raw, err := rs.Data()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, rs.Name, err)
+		}
+		const relaSize = 24 // Elf64_Rela
+		for off := 0; off+relaSize <= len(raw); off += relaSize {
+			info := f.ByteOrder.Uint64(raw[off+8:])
+			addend := int64(f.ByteOrder.Uint64(raw[off+16:]))
+			// Symbol 0 is the null symbol; Symbols() starts at symbol 1.
+			si := int(info >> 32)
+			if si == 0 || si > len(syms) {
+				continue
+			}
+			s := syms[si-1]
+			if int(s.Section) >= len(f.Sections) || s.Section == elf.SHN_UNDEF {
+				continue
+			}
+			strs := f.Sections[s.Section]
+			if strs.Flags&elf.SHF_STRINGS == 0 || strs.Type == elf.SHT_NOBITS {
+				continue
+			}
+			b, err := strs.Data()
+			pos := int64(s.Value) + addend
+			if err != nil || pos < 0 || pos >= int64(len(b)) {
+				continue
+			}
+			str := b[pos:]
+			if i := bytes.IndexByte(str, 0); i >= 0 {
+				str = str[:i]
+			}
+			if len(str) > 0 && !seen[string(str)] {
+				seen[string(str)] = true
+				names = append(names, string(str))
+			}
+		}
+	}
+	return names, nil
+}

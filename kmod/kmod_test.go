@@ -88,3 +88,37 @@ func FuzzParse(f *testing.F) {
 		Parse(data)
 	})
 }
+
+// TestDataStrings reads the names a livepatch module's tables point at,
+// and not the strings that only its code uses.
+func TestDataStrings(t *testing.T) {
+	src := `
+struct func { const char *old_name; void *new_func; };
+struct object { const char *name; struct func *funcs; };
+static int new_show(void) { return 0; }
+static struct func funcs[] = { { "cmdline_proc_show", new_show }, { "meminfo_proc_show", new_show }, { 0 } };
+static struct object objs[] = { { "ext4", funcs }, { 0 } };
+void *graft_objs = objs;
+const char *graft_code_string(void) { return "only_in_code"; }
+`
+	p := testmod.Make(t, t.TempDir(), testmod.Module{Name: "livepatch_x", Release: "6.1.0-56-amd64", Patch: true, Source: src})
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DataStrings(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cmdline_proc_show", "meminfo_proc_show", "ext4"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("DataStrings = %q: no %q", got, want)
+		}
+	}
+	if slices.Contains(got, "only_in_code") {
+		t.Errorf("DataStrings = %q: has a string only code uses", got)
+	}
+	if _, err := DataStrings(data[:len(data)/3]); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated: %v, want ErrCorrupt", err)
+	}
+}

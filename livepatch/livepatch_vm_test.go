@@ -195,6 +195,28 @@ func TestManage(t *testing.T) {
 			}
 		})
 
+		t.Run("kprobes on patched functions are named", func(t *testing.T) {
+			defer cleanup(t)
+			events := "/sys/kernel/debug/tracing/kprobe_events"
+			probes := "p:graft_entry cmdline_proc_show\nr:graft_ret cmdline_proc_show\np:graft_other version_proc_show\n"
+			if err := os.WriteFile(events, []byte(probes), 0o644); err != nil {
+				t.Fatalf("add kprobes: %v", err)
+			}
+			defer os.WriteFile(events, nil, 0o644)
+			r := mustGraft(t, "apply", fix+"livepatch-sample.ko")
+			for _, want := range []string{"warning: kprobe on cmdline_proc_show+0x0:", "warning: kretprobe on cmdline_proc_show+0x0:"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("apply's stderr lacks %q", want)
+				}
+			}
+			if strings.Contains(r.stderr, "version_proc_show") {
+				t.Error("apply warned about a probe on a function the patch does not replace")
+			}
+			if strings.Contains(r.stdout, "warning") {
+				t.Error("a warning went to stdout")
+			}
+		})
+
 		t.Run("stacked patches and ownership", func(t *testing.T) {
 			defer cleanup(t)
 			mustGraft(t, "apply", fix+"livepatch-sample.ko")

@@ -35,6 +35,9 @@ type Options struct {
 	KeepOnStall bool
 	// Progress is called with each sample of the transition (may be nil).
 	Progress func(Progress)
+	// Warn is told, before the module is loaded, what the operator should
+	// know first: kprobes on functions the patch replaces (may be nil).
+	Warn func(string)
 }
 
 func (o Options) timeout() time.Duration {
@@ -92,6 +95,15 @@ func (s *System) ApplyFile(ctx context.Context, f *kmod.File, opts Options) erro
 	}
 	if loaded, _ := s.LoadedModules(); slices.Contains(loaded, f.Name) {
 		return fmt.Errorf("%s: %w: module %s is loaded ('graft status' shows it; 'graft revert %s' removes it)", f.Path, ErrAlreadyLoaded, f.Name, f.Name)
+	}
+	if opts.Warn != nil {
+		probes, err := s.ProbesOn(f)
+		if err != nil {
+			return err
+		}
+		for _, p := range probes {
+			opts.Warn(p.What(f.Name))
+		}
 	}
 	if err := s.load(f, opts.Params); err != nil {
 		return err

@@ -20,6 +20,9 @@ type System struct {
 	Sysfs string
 	// Proc is the proc mount, normally /proc.
 	Proc string
+	// Debugfs and Tracefs are where debugfs and tracefs are mounted ("" =
+	// /sys/kernel/debug and /sys/kernel/tracing): the kernel's kprobes.
+	Debugfs, Tracefs string
 }
 
 // Open returns the running kernel's System.

@@ -24,8 +24,10 @@ each task to the patched functions when it is safe for that task (the consistenc
 graft shows how many tasks have switched.
 
 graft first checks that FILE is a livepatch module (modinfo livepatch=Y) built for the running
-kernel (vermagic), and refuses a truncated or corrupted file. PARAM=VALUE arguments are passed
-to the module like insmod's.
+kernel (vermagic), and refuses a truncated or corrupted file. It warns about kprobes on the
+functions the patch replaces (debugfs kprobes/list, or tracefs kprobe_events): a probe inside an
+old function stops firing once the new one runs. PARAM=VALUE arguments are passed to the module
+like insmod's.
 
 If the transition does not finish within --timeout, graft names each blocking task (pid, command,
 and the patched function on its stack), reverses the transition and unloads the module, so that
@@ -38,6 +40,7 @@ nothing changed (exit 5). --keep-on-stall leaves it in transition instead.`,
 			opts.Params = strings.Join(args[1:], " ")
 			show := newTransitionDisplay(os.Stderr, quiet)
 			opts.Progress = show.update
+			opts.Warn = warn
 			sys := livepatch.Open()
 			start := time.Now()
 			m, err := sys.Apply(cmd.Context(), args[0], opts)

@@ -103,6 +103,7 @@ installed, or when the kernel command line has graft.enable=0.`,
   systemctl enable graft.service   # dist/systemd/graft.service runs 'graft boot'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Warn = warn
 			res, err := store.Open(dir).Boot(cmd.Context(), livepatch.Open(), opts)
 			if res != nil {
 				if asJSON {

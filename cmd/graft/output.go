@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 )
 
 // writeJSON prints v as the one JSON document of a --json command.
@@ -11,3 +13,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// warn prints a warning on stderr, where it stays out of --json output.
+func warn(msg string) { fmt.Fprintf(os.Stderr, "graft: warning: %s\n", msg) }

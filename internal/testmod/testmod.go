@@ -22,6 +22,7 @@ type Module struct {
 	Depends  []string
 	Extra    []string // more key=value entries
 	FileName string   // default NAME.ko
+	Source   string   // more C code
 }
 
 // Make compiles m into dir and returns the file. Without gcc the test is
@@ -36,6 +37,7 @@ func Make(t testing.TB, dir string, m Module) string {
 	entries = append(entries, m.Extra...)
 	var c strings.Builder
 	c.WriteString("int graft_test_function(void) { return 1; }\n")
+	c.WriteString(m.Source)
 	for i, e := range entries {
 		fmt.Fprintf(&c, "static const char graft_modinfo%d[] __attribute__((section(\".modinfo\"), used, aligned(1))) = %q;\n", i, e)
 	}
