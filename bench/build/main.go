@@ -65,33 +65,35 @@ func run(runs, emptyRuns int, release, patch string) error {
 	if _, err := build.Build(ctx, opts); err != nil {
 		return err
 	}
-	warm, err := series(ctx, runs, opts, nil)
+	same := func() (build.Options, error) { return opts, nil }
+	warm, err := series(ctx, runs, same)
 	if err != nil {
 		return err
 	}
 	report("warm (prepared trees, cached original objects)", warm)
 	checkOpts := opts
 	checkOpts.CheckOnly, checkOpts.Output = true, ""
-	checks, err := series(ctx, runs, checkOpts, nil)
+	checks, err := series(ctx, runs, func() (build.Options, error) { return checkOpts, nil })
 	if err != nil {
 		return err
 	}
 	report("graft check, warm", checks)
 	objects := filepath.Join(t.Dir, "objects")
-	prepared, err := series(ctx, runs, opts, func() error { return os.RemoveAll(objects) })
+	prepared, err := series(ctx, runs, func() (build.Options, error) { return opts, os.RemoveAll(objects) })
 	if err != nil {
 		return err
 	}
 	report("prepared (prepared trees, original objects compiled)", prepared)
 	if emptyRuns > 0 {
-		empty, err := series(ctx, emptyRuns, opts, func() error {
+		empty, err := series(ctx, emptyRuns, func() (build.Options, error) {
 			dir := filepath.Join(tmp, "cache")
 			if err := os.RemoveAll(dir); err != nil {
-				return err
+				return opts, err
 			}
 			c, err := kernel.OpenCache(dir)
-			opts.Cache = c
-			return err
+			o := opts
+			o.Cache = c
+			return o, err
 		})
 		if err != nil {
 			return err
@@ -103,15 +105,14 @@ func run(runs, emptyRuns int, release, patch string) error {
 	return nil
 }
 
-// series builds runs times; before, if set, runs before each build,
-// untimed.
-func series(ctx context.Context, runs int, opts build.Options, before func() error) ([]*build.Report, error) {
+// series builds runs times, each with the options that setup returns
+// (setup runs untimed before each build: it may empty a cache).
+func series(ctx context.Context, runs int, setup func() (build.Options, error)) ([]*build.Report, error) {
 	var out []*build.Report
 	for i := 0; i < runs; i++ {
-		if before != nil {
-			if err := before(); err != nil {
-				return nil, err
-			}
+		opts, err := setup()
+		if err != nil {
+			return nil, err
 		}
 		start := time.Now()
 		rep, err := build.Build(ctx, opts)

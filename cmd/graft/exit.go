@@ -63,6 +63,7 @@ var exitCodes = []struct {
 }{
 	{context.Canceled, exitInterrupted},
 	{debian.ErrUnknownRelease, exitNotFound},
+	{debian.ErrUnknownSuite, exitUsage},
 	{debian.ErrNoAPT, exitEnvironment},
 	{vm.ErrNoQEMU, exitEnvironment},
 	{vm.ErrFileNotFound, exitNotFound},

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -38,10 +41,16 @@ type kernelEntry struct {
 
 func newKernelListCmd() *cobra.Command {
 	var asJSON, cachedOnly bool
+	var suite string
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "Show the kernels in the cache and those the apt sources offer",
+		Long: `Show the kernels in graft's cache (with the parts it holds) and the kernels that can be
+fetched: by default those of the machine's apt sources, with --suite those of one Debian release
+from graft's own apt state (bookworm, bookworm-backports, trixie or sid; kept in the cache, never
+in the machine's sources). The default kernel is marked: the one linux-image-amd64 depends on.`,
 		Example: `  graft kernel list
+  graft kernel list --suite trixie
   graft kernel list --cached --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -55,30 +64,57 @@ func newKernelListCmd() *cobra.Command {
 				return err
 			}
 			var entries []*kernelEntry
-			byKey := map[debian.Kernel]*kernelEntry{}
+			// Kernels are the same by release and version; the suite is
+			// known only from apt.
+			key := func(k debian.Kernel) string { return k.Release + "=" + k.Version }
+			byKey := map[string]*kernelEntry{}
 			for _, t := range trees {
 				e := &kernelEntry{Kernel: t.Kernel, Cached: partList(t.Parts), Tree: t}
 				entries = append(entries, e)
-				byKey[t.Kernel] = e
+				byKey[key(t.Kernel)] = e
 			}
-			def, defErr := debian.Resolve(ctx, "")
-			if !cachedOnly {
-				avail, err := debian.Available(ctx)
-				if err != nil {
+			var def debian.Kernel
+			var defErr error
+			var avail []debian.Kernel
+			switch {
+			case cachedOnly:
+				def, defErr = debian.Resolve(ctx, "")
+			case suite != "":
+				def, defErr = cache.Debian().SuiteDefault(ctx, suite, "")
+				if errors.Is(defErr, debian.ErrUnknownSuite) {
+					return usageError{defErr}
+				}
+				if avail, err = cache.Debian().SuiteKernels(ctx, suite, ""); err != nil {
 					return err
 				}
+				// Only the suite's kernels, cached or not.
+				var kept []*kernelEntry
+				for _, e := range entries {
+					if slices.ContainsFunc(avail, func(k debian.Kernel) bool { return sameKernel(k, e.Kernel) }) {
+						kept = append(kept, e)
+					}
+				}
+				entries = kept
+			default:
+				def, defErr = debian.Resolve(ctx, "")
+				if avail, err = debian.Available(ctx); err != nil {
+					return err
+				}
+			}
+			{
 				for _, k := range avail {
-					if e, ok := byKey[k]; ok {
+					if e, ok := byKey[key(k)]; ok {
 						e.Available = true
+						e.Suite = k.Suite
 						continue
 					}
 					e := &kernelEntry{Kernel: k, Available: true, Cached: []string{}}
 					entries = append(entries, e)
-					byKey[k] = e
+					byKey[key(k)] = e
 				}
 			}
 			if defErr == nil {
-				if e, ok := byKey[def]; ok {
+				if e, ok := byKey[key(def)]; ok {
 					e.Default = true
 				}
 			}
@@ -89,8 +125,12 @@ func newKernelListCmd() *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), entries)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RELEASE\tVERSION\tCACHED\tDEFAULT")
+			fmt.Fprintln(w, "RELEASE\tVERSION\tSUITE\tCACHED\tDEFAULT")
 			for _, e := range entries {
+				suite := e.Suite
+				if suite == "" {
+					suite = "-"
+				}
 				cached := "-"
 				if len(e.Cached) > 0 {
 					cached = fmt.Sprint(e.Cached)
@@ -99,13 +139,14 @@ func newKernelListCmd() *cobra.Command {
 				if e.Default {
 					mark = "*"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", e.Release, e.Version, cached, mark)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Release, e.Version, suite, cached, mark)
 			}
 			return w.Flush()
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (with the cached paths)")
 	c.Flags().BoolVar(&cachedOnly, "cached", false, "only the kernels in the cache (no apt look-up)")
+	c.Flags().StringVar(&suite, "suite", "", "list the kernels of this Debian release: "+strings.Join(debian.Releases, ", "))
 	return c
 }
 
@@ -174,3 +215,5 @@ fetch leaves nothing that looks complete, and several graft processes may fetch 
 	f.BoolVar(&asJSON, "json", false, "print the cached paths as JSON")
 	return c
 }
+
+func sameKernel(a, b debian.Kernel) bool { return a.Release == b.Release && a.Version == b.Version }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,10 +137,11 @@ func (a *Archive) aptGet(ctx context.Context, dir string, args ...string) error 
 	return run(ctx, dir, "apt-get", append(append([]string(nil), a.options...), args...)...)
 }
 
-// SuiteOf says which suite offers a release, by the Debian ABI name:
-// 6.1.0-56-amd64 is bookworm's, 6.12.95+deb12-amd64 bookworm-backports',
-// 6.12.117+deb13-amd64 trixie's, 7.2.13+deb14-amd64 sid's; "" when the name
-// does not say.
+// SuiteOf says which suite a release is from, by its Debian ABI name:
+// 6.1.0-56-amd64 is bookworm's, 6.12.95+deb12-amd64 bookworm-backports'
+// (Debian 12's linux-6.12 in bookworm-security has the same suffix, and
+// the same release to build with), 6.12.117+deb13-amd64 trixie's,
+// 7.2.13+deb14-amd64 sid's; "" when the name does not say.
 func SuiteOf(release string) string {
 	switch {
 	case strings.Contains(release, "+deb12-"):
@@ -154,10 +156,105 @@ func SuiteOf(release string) string {
 	return ""
 }
 
+// Releases are the Debian releases graft targets, by the suite name that
+// names each (a suite's -updates and -security belong to it).
+var Releases = []string{"bookworm", "bookworm-backports", "trixie", "sid"}
+
+// InSuite reports whether a kernel offered by suite belongs to the release
+// named by name: the suite itself, or its -updates or -security.
+func InSuite(suite, name string) bool {
+	return suite == name || suite == name+"-updates" || suite == name+"-security"
+}
+
+// ErrUnknownSuite means a suite name is not one of Releases.
+var ErrUnknownSuite = errors.New("unknown Debian suite")
+
+// SuiteKernels lists the kernels of a release (one of Releases) that
+// graft's own apt state offers, newest first; flavour ("amd64",
+// "cloud-amd64", "rt-amd64") keeps only that flavour when not "".
+func (c *Cache) SuiteKernels(ctx context.Context, suite, flavour string) ([]Kernel, error) {
+	if !slices.Contains(Releases, suite) {
+		return nil, fmt.Errorf("%w %q: graft knows %s", ErrUnknownSuite, suite, strings.Join(Releases, ", "))
+	}
+	a, err := c.GraftArchive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := a.Available(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Kernel
+	for _, k := range all {
+		if InSuite(k.Suite, suite) && (flavour == "" || Flavour(k.Release) == flavour) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// SuiteDefault returns the default kernel of a release (one of Releases)
+// in the flavour ("" = amd64): what the suite's newest
+// linux-image-FLAVOUR depends on.
+func (c *Cache) SuiteDefault(ctx context.Context, suite, flavour string) (Kernel, error) {
+	if !slices.Contains(Releases, suite) {
+		return Kernel{}, fmt.Errorf("%w %q: graft knows %s", ErrUnknownSuite, suite, strings.Join(Releases, ", "))
+	}
+	if flavour == "" {
+		flavour = "amd64"
+	}
+	a, err := c.GraftArchive(ctx)
+	if err != nil {
+		return Kernel{}, err
+	}
+	meta := "linux-image-" + flavour
+	out, err := a.aptCache(ctx, "madison", meta)
+	if err != nil {
+		return Kernel{}, err
+	}
+	// madison lists the newest version first.
+	for _, v := range parseMadison(out, meta) {
+		if !InSuite(madisonSuite(out, meta, v), suite) {
+			continue
+		}
+		fields, err := a.showPackage(ctx, meta, v)
+		if err != nil {
+			return Kernel{}, err
+		}
+		for _, dep := range parseDepends(fields["Depends"]) {
+			if rel, ok := strings.CutPrefix(dep.name, "linux-image-"); ok && dep.version != "" {
+				return a.Resolve(ctx, rel+"="+dep.version)
+			}
+		}
+	}
+	return Kernel{}, fmt.Errorf("%w: %s has no %s (see 'graft kernel list --suite %s')", ErrUnknownRelease, suite, meta, suite)
+}
+
+// Flavour is the flavour of a release: "amd64" for 6.1.0-56-amd64,
+// "cloud-amd64" for 6.12.117+deb13-cloud-amd64.
+func Flavour(release string) string {
+	for _, f := range []string{"cloud-amd64", "rt-amd64"} {
+		if strings.HasSuffix(release, "-"+f) {
+			return f
+		}
+	}
+	if i := strings.LastIndexByte(release, '-'); i >= 0 {
+		return release[i+1:]
+	}
+	return ""
+}
+
 // Resolve finds the kernel for release (see the package function Resolve)
 // in the machine's apt sources, or, when they do not offer it, in graft's
-// own apt state.
+// own apt state. A release that is a suite name (one of Releases,
+// optionally with a flavour: "trixie", "sid:cloud-amd64") means that
+// suite's default kernel of the flavour (amd64 unless it says another):
+// the one its meta-package linux-image-FLAVOUR depends on, as a machine
+// of that release would install it.
 func (c *Cache) Resolve(ctx context.Context, release string) (Kernel, error) {
+	if suite, flavour, _ := strings.Cut(release, ":"); slices.Contains(Releases, suite) {
+		return c.SuiteDefault(ctx, suite, flavour)
+	}
 	k, err := SystemArchive.Resolve(ctx, release)
 	if err == nil || !errors.Is(err, ErrUnknownRelease) || release == "" {
 		return k, err

@@ -1,14 +1,18 @@
 package debian
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/graft-live/graft/internal/flock"
@@ -403,15 +407,15 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 	if err := os.MkdirAll(debRoot, 0o755); err != nil {
 		return err
 	}
-	if err := extractMembers(ctx, deb, debRoot, "./usr/lib/debug/boot/"); err != nil {
-		return err
+	files := []string{"System.map-" + k.Release, "vmlinux-" + k.Release}
+	if err := extractFiles(ctx, deb, debRoot, "./usr/lib/debug/boot/"+files[0], "./usr/lib/debug/boot/"+files[1]); err != nil {
+		return fmt.Errorf("symbols: %w", err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	boot := filepath.Join(debRoot, "usr", "lib", "debug", "boot")
-	for _, name := range []string{"System.map-" + k.Release, "vmlinux-" + k.Release} {
-		if err := os.Rename(filepath.Join(boot, name), filepath.Join(root, name)); err != nil {
+	for _, name := range files {
+		if err := os.Rename(filepath.Join(debRoot, name), filepath.Join(root, name)); err != nil {
 			return fmt.Errorf("symbols: %w", err)
 		}
 	}
@@ -419,37 +423,80 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 	return nil
 }
 
-// extractMembers unpacks from a .deb only the files under prefix:
-// dpkg-deb --fsys-tarfile piped into tar.
-func extractMembers(ctx context.Context, deb, dir, prefix string) error {
+// extractFiles takes the named files (paths in the package, such as
+// "./usr/lib/debug/boot/vmlinux-REL") out of a .deb into dir, flat, and
+// stops reading the package once it has them all: the -dbg package's
+// boot files come first in its data archive, and decompressing the
+// other 5 GB of it would take half a minute for nothing.
+func extractFiles(ctx context.Context, deb, dir string, names ...string) error {
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
 		return ErrNoAPT
 	}
-	dpkg := exec.CommandContext(ctx, "dpkg-deb", "--fsys-tarfile", deb)
-	tar := exec.CommandContext(ctx, "tar", "-x", "-C", dir, "--wildcards", prefix+"*")
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	dpkg := exec.CommandContext(dctx, "dpkg-deb", "--fsys-tarfile", deb)
+	// dpkg-deb decompresses in child processes, which hold the pipes
+	// open: stopping it stops its whole process group.
+	dpkg.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dpkg.Cancel = func() error { return syscall.Kill(-dpkg.Process.Pid, syscall.SIGKILL) }
+	dpkg.WaitDelay = 5 * time.Second
 	pipe, err := dpkg.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	tar.Stdin = pipe
-	var dpkgErr, tarErr strings.Builder
-	dpkg.Stderr, tar.Stderr = &dpkgErr, &tarErr
+	var dpkgErr strings.Builder
+	dpkg.Stderr = &dpkgErr
 	if err := dpkg.Start(); err != nil {
 		return err
 	}
-	if err := tar.Run(); err != nil {
-		dpkg.Process.Kill()
-		dpkg.Wait()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("tar -x %s from %s: %v: %s", prefix, deb, err, lastLines(tarErr.String(), 5))
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
 	}
-	if err := dpkg.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	err = func() error {
+		tr := tar.NewReader(pipe)
+		for len(want) > 0 {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if !want[h.Name] || h.Typeflag != tar.TypeReg {
+				continue
+			}
+			delete(want, h.Name)
+			f, err := os.Create(filepath.Join(dir, path.Base(h.Name)))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %v: %s", deb, err, lastLines(dpkgErr.String(), 5))
+		return nil
+	}()
+	// What is left of the archive is not needed: stop dpkg-deb.
+	stop()
+	dpkg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %v: %s", deb, err, lastLines(dpkgErr.String(), 5))
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		sort.Strings(missing)
+		return fmt.Errorf("%s has no %s", deb, strings.Join(missing, ", "))
 	}
 	return nil
 }

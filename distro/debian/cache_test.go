@@ -217,3 +217,52 @@ func TestFetchSymbols(t *testing.T) {
 		t.Errorf("debug vmlinux: %v", err)
 	}
 }
+
+// TestSuites resolves each Debian release graft targets by its suite name
+// in graft's own apt state: the default kernel of the suite, whose ABI
+// name says the same suite, and the suite's flavours.
+func TestSuites(t *testing.T) {
+	needAPT(t)
+	ctx := context.Background()
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, suite := range Releases {
+		t.Run(suite, func(t *testing.T) {
+			k, err := c.Resolve(ctx, suite)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !InSuite(k.Suite, suite) || !InSuite(SuiteOf(k.Release), suite) || Flavour(k.Release) != "amd64" {
+				t.Errorf("%s resolves to %s of suite %q (by its name: %q, flavour %q)", suite, k, k.Suite, SuiteOf(k.Release), Flavour(k.Release))
+			}
+			ks, err := c.SuiteKernels(ctx, suite, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			flavours := map[string]bool{}
+			for _, x := range ks {
+				flavours[Flavour(x.Release)] = true
+				if !InSuite(x.Suite, suite) {
+					t.Errorf("SuiteKernels(%s) lists %s of %s", suite, x, x.Suite)
+				}
+			}
+			for _, f := range []string{"amd64", "cloud-amd64", "rt-amd64"} {
+				if !flavours[f] {
+					t.Errorf("%s offers no %s kernel: %v", suite, f, ks)
+				}
+			}
+			cloud, err := c.Resolve(ctx, suite+":cloud-amd64")
+			if err != nil || Flavour(cloud.Release) != "cloud-amd64" {
+				t.Errorf("%s:cloud-amd64 = %s, %v", suite, cloud, err)
+			}
+		})
+	}
+	if _, err := c.Resolve(ctx, "jessie"); !errors.Is(err, ErrUnknownRelease) {
+		t.Errorf("jessie: %v, want ErrUnknownRelease", err)
+	}
+	if _, err := c.SuiteKernels(ctx, "jessie", ""); !errors.Is(err, ErrUnknownSuite) {
+		t.Errorf("SuiteKernels(jessie): %v, want ErrUnknownSuite", err)
+	}
+}
