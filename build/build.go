@@ -253,14 +253,14 @@ func (b *builder) resolve(ctx context.Context) error {
 	case errors.Is(err, kbuild.ErrCompilerMismatch) && b.opts.AllowCompilerMismatch:
 		b.rep.finding(Finding{ID: "compiler-mismatch", Severity: SeverityWarning, Where: t.Release, Message: err.Error(),
 			Suggestion: "build with the compiler that built the kernel"})
-		tc = kbuild.Host
+		tc = kbuild.Host.WithCompiler(t.HeadersDir)
 	case errors.Is(err, kbuild.ErrCompilerMismatch):
 		return fmt.Errorf("%w (--allow-compiler-mismatch builds anyway)", err)
 	case err != nil:
 		return err
 	}
 	b.tc = tc
-	if tc != kbuild.Host {
+	if !tc.OnHost() {
 		b.rep.Notes = append(b.rep.Notes, "kbuild ran in "+tc.String()+", which has the compiler that built the kernel")
 	}
 	return nil

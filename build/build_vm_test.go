@@ -15,6 +15,7 @@ import (
 	"github.com/graft-live/graft/internal/fixtures"
 	"github.com/graft-live/graft/internal/vmtest"
 	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/srcpatch"
 	"github.com/graft-live/graft/vm"
 )
@@ -115,7 +116,7 @@ func targetModule(t *testing.T, spec kernel.Spec, name, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := kernel.ReadModuleFile(p)
+	data, err := kmod.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}

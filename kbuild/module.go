@@ -80,28 +80,38 @@ func CheckCompiler(ctx context.Context, tc *Toolchain, headersDir string) error 
 	return nil
 }
 
-// compilerFor reads the CC that Debian's headers pin in .kernelvariables
-// (e.g. gcc-12), defaulting to gcc.
+// compilerFor reads the CC that Debian's headers pin in .kernelvariables,
+// with the CROSS_COMPILE prefix they set for every build (not the one set
+// only for cross builds): gcc-12 for Debian 12, x86_64-linux-gnu-gcc-16
+// for sid, whose root file systems have only the prefixed program.
+// Without .kernelvariables it is gcc.
 func compilerFor(headersDir string) string {
 	f, err := os.Open(filepath.Join(headersDir, ".kernelvariables"))
 	if err != nil {
 		return "gcc"
 	}
 	defer f.Close()
+	cc, cross, depth := "gcc", "", 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if v, ok := strings.CutPrefix(line, "CC ="); ok {
+		word, _, _ := strings.Cut(line, " ")
+		switch {
+		case word == "ifeq" || word == "ifneq" || word == "ifdef" || word == "ifndef":
+			depth++
+		case word == "endif":
+			depth--
+		case depth > 0:
+		case strings.HasPrefix(line, "CC ="):
 			// "$(if $(DEBIAN_KERNEL_USE_CCACHE),$(CCACHE)) $(CROSS_COMPILE)gcc-12"
-			fields := strings.Fields(v)
-			if len(fields) == 0 {
-				return "gcc"
+			if fields := strings.Fields(strings.TrimPrefix(line, "CC =")); len(fields) > 0 {
+				cc = fields[len(fields)-1]
 			}
-			last := fields[len(fields)-1]
-			return strings.TrimPrefix(last, "$(CROSS_COMPILE)")
+		case strings.HasPrefix(line, "override CROSS_COMPILE ="):
+			cross = strings.TrimSpace(strings.TrimPrefix(line, "override CROSS_COMPILE ="))
 		}
 	}
-	return "gcc"
+	return strings.ReplaceAll(cc, "$(CROSS_COMPILE)", cross)
 }
 
 // configString reads a string option from a kernel .config.

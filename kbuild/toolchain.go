@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -24,13 +25,29 @@ type Toolchain struct {
 	// Binds are host directories that commands in Root see at the same
 	// path: the trees and work directories in graft's cache.
 	Binds []string
+	// CC is the C compiler program that built the kernel ("gcc-12",
+	// "gcc-14"), which make is told to use for the kernel and its host
+	// programs; "" leaves make's default (gcc).
+	CC string
 }
+
+// WithCompiler returns a copy of tc that makes with the C compiler the
+// kernel of headersDir was built with (the CC its headers pin).
+func (tc *Toolchain) WithCompiler(headersDir string) *Toolchain {
+	c := *tc
+	c.CC = compilerFor(headersDir)
+	return &c
+}
+
+// OnHost reports whether kbuild runs on this machine rather than in a root
+// file system.
+func (tc *Toolchain) OnHost() bool { return tc == nil || tc.Root == "" }
 
 // Host runs kbuild on this machine.
 var Host = &Toolchain{}
 
 func (tc *Toolchain) String() string {
-	if tc == nil || tc.Root == "" {
+	if tc.OnHost() {
 		return "the host"
 	}
 	return "the root file system " + tc.Root
@@ -49,7 +66,7 @@ exec chroot "$r" /bin/sh -c 'cd "$0" && exec "$@"' "$d" "$@"`
 // or in the root. Commands in a root run in their own mount namespace
 // (unshare, as root or in a user namespace), which ends with them.
 func (tc *Toolchain) Command(ctx context.Context, dir, name string, args ...string) *exec.Cmd {
-	if tc == nil || tc.Root == "" {
+	if tc.OnHost() {
 		cmd := exec.CommandContext(ctx, name, args...)
 		cmd.Dir = dir
 		return cmd
@@ -102,7 +119,13 @@ func MakeRoot(ctx context.Context, dir, suite string, packages, binds []string, 
 			mirror = "http://deb.debian.org/debian"
 		}
 		pkgs := strings.Join(append(append([]string(nil), rootPackages...), packages...), ",")
-		args := []string{"--variant=apt", "--include=" + pkgs, "--quiet", suite, tmp, "deb " + mirror + " " + suite + " main"}
+		args := []string{"--variant=apt", "--include=" + pkgs, "--quiet"}
+		// mmdebstrap runs apt with a configuration of its own: the
+		// machine's settings for reaching the archive go in by hand.
+		for _, opt := range hostAcquireOptions(ctx) {
+			args = append(args, "--aptopt="+opt)
+		}
+		args = append(args, suite, tmp, "deb "+mirror+" "+suite+" main")
 		if err := run(ctx, "", log, "mmdebstrap", args...); err != nil {
 			return fmt.Errorf("make a root file system of %s: %w", suite, err)
 		}
@@ -117,6 +140,26 @@ func MakeRoot(ctx context.Context, dir, suite string, packages, binds []string, 
 	}
 	return tc, nil
 }
+
+// hostAcquireOptions are the machine's apt settings for reaching the
+// archive (apt-config dump): proxies, and the freshness checks of Release
+// files, which a machine that uses a snapshot of the archive turns off.
+func hostAcquireOptions(ctx context.Context) []string {
+	out, err := exec.CommandContext(ctx, "apt-config", "dump").Output()
+	if err != nil {
+		return nil
+	}
+	var opts []string
+	for _, line := range strings.Split(string(out), "\n") {
+		key, _, _ := strings.Cut(line, " ")
+		if acquireKey.MatchString(key) {
+			opts = append(opts, line)
+		}
+	}
+	return opts
+}
+
+var acquireKey = regexp.MustCompile(`(?i)^Acquire::((https?|ftp)::Proxy(::[^ ]*)?|Check-Valid-Until|Check-Date)$`)
 
 // setpgid makes cmd a process group leader, so that cancelling kills its
 // children (the compiler, or everything in a root) with it.

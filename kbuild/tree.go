@@ -479,15 +479,25 @@ func writeAtomic(path string, data []byte) error {
 // kbuildMake runs make with kbuild's command line in dir, with the
 // toolchain tc. Every make of a kernel tree goes through here.
 func kbuildMake(ctx context.Context, tc *Toolchain, dir string, log io.Writer, args ...string) error {
-	return runCmd(ctx, tc.Command(ctx, dir, "make", args...), log)
+	if tc != nil && tc.CC != "" {
+		// The host programs too: a root file system of another release may
+		// have no plain gcc.
+		args = append([]string{"CC=" + tc.CC, "HOSTCC=" + tc.CC}, args...)
+	}
+	what := "make " + strings.Join(args, " ")
+	if !tc.OnHost() {
+		what += " (in " + tc.String() + ")"
+	}
+	return runCmd(ctx, tc.Command(ctx, dir, "make", args...), what, log)
 }
 
 // run runs a command on the host.
 func run(ctx context.Context, dir string, log io.Writer, name string, args ...string) error {
-	return runCmd(ctx, Host.Command(ctx, dir, name, args...), log)
+	return runCmd(ctx, Host.Command(ctx, dir, name, args...), name+" "+strings.Join(args, " "), log)
 }
 
-func runCmd(ctx context.Context, cmd *exec.Cmd, log io.Writer) error {
+// runCmd runs cmd, described as what in errors, with its output to log.
+func runCmd(ctx context.Context, cmd *exec.Cmd, what string, log io.Writer) error {
 	var out strings.Builder
 	w := io.Writer(&out)
 	if log != nil {
@@ -500,7 +510,7 @@ func runCmd(ctx context.Context, cmd *exec.Cmd, log io.Writer) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, compilerLines(out.String()))
+		return fmt.Errorf("%s: %v\n%s", what, err, compilerLines(out.String()))
 	}
 	return nil
 }

@@ -1,18 +1,14 @@
 package kernel
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"github.com/ulikunitz/xz"
+	"github.com/graft-live/graft/kmod"
 )
 
 // ModuleFile returns the path of the target's module name ("ext4",
@@ -42,40 +38,6 @@ func (t *Target) ModuleFile(name string) (string, error) {
 	return found, nil
 }
 
-// ReadModuleFile reads a module file, decompressing .ko.xz, .ko.gz and
-// .ko.zst (zstd through the zstd command).
-func ReadModuleFile(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r io.Reader
-	switch {
-	case strings.HasSuffix(path, ".xz"):
-		r, err = xz.NewReader(bytes.NewReader(raw))
-	case strings.HasSuffix(path, ".gz"):
-		r, err = gzip.NewReader(bytes.NewReader(raw))
-	case strings.HasSuffix(path, ".zst"):
-		cmd := exec.Command("zstd", "-dcq")
-		cmd.Stdin = bytes.NewReader(raw)
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s with zstd: %w", path, err)
-		}
-		return out, nil
-	default:
-		return raw, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decompress %s: %w", path, err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("decompress %s: %w", path, err)
-	}
-	return out, nil
-}
-
 // ModuleSymbols reads the symbols of the target's module name from the
 // image's modules.
 func (t *Target) ModuleSymbols(name string) (*Table, error) {
@@ -83,7 +45,7 @@ func (t *Target) ModuleSymbols(name string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := ReadModuleFile(p)
+	data, err := kmod.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}

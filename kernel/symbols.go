@@ -162,7 +162,7 @@ func ReadKallsyms(r io.Reader, source string) (*Table, error) {
 }
 
 // ReadModuleSymbols reads the symbol table of a module file (.ko, possibly
-// compressed: see ReadModuleFile) in symbol table order, as the kernel
+// compressed: see kmod.ReadFile) in symbol table order, as the kernel
 // searches a loaded module. Symbols of sections that are not loaded are
 // left out.
 func ReadModuleSymbols(name string, data []byte, source string) (t *Table, err error) {

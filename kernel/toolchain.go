@@ -22,12 +22,13 @@ func (c *Cache) Toolchain(ctx context.Context, t *Target, log io.Writer) (*kbuil
 	if t.HeadersDir == "" {
 		return nil, fmt.Errorf("kernel %s: no headers (fetch them first)", t.Release)
 	}
-	hostErr := kbuild.CheckCompiler(ctx, kbuild.Host, t.HeadersDir)
+	host := kbuild.Host.WithCompiler(t.HeadersDir)
+	hostErr := kbuild.CheckCompiler(ctx, host, t.HeadersDir)
 	if hostErr == nil {
-		if err := kbuild.CheckHostPackages(ctx, kbuild.Host, t.HeadersDir); err != nil {
+		if err := kbuild.CheckHostPackages(ctx, host, t.HeadersDir); err != nil {
 			return nil, err
 		}
-		return kbuild.Host, nil
+		return host, nil
 	}
 	suite := rootSuite(t)
 	if !errors.Is(hostErr, kbuild.ErrCompilerMismatch) && !errors.Is(hostErr, kbuild.ErrNoCompiler) || suite == "" || suite == hostSuite() {
@@ -42,6 +43,7 @@ func (c *Cache) Toolchain(ctx context.Context, t *Target, log io.Writer) (*kbuil
 	if err != nil {
 		return nil, err
 	}
+	tc = tc.WithCompiler(t.HeadersDir)
 	if err := kbuild.CheckCompiler(ctx, tc, t.HeadersDir); err != nil {
 		return nil, fmt.Errorf("%w (the host: %v)", err, hostErr)
 	}

@@ -2,6 +2,7 @@ package kmod
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
@@ -10,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
+
+	"github.com/ulikunitz/xz"
 )
 
 // ErrCorrupt means a file is not a kernel module, or is truncated or
@@ -229,4 +233,38 @@ func DataStrings(data []byte) (names []string, err error) {
 		}
 	}
 	return names, nil
+}
+
+// ReadFile reads a module file, decompressing .ko.xz, .ko.gz and .ko.zst
+// (zstd through the zstd command), as distributions ship them.
+func ReadFile(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r io.Reader
+	switch {
+	case strings.HasSuffix(path, ".xz"):
+		r, err = xz.NewReader(bytes.NewReader(raw))
+	case strings.HasSuffix(path, ".gz"):
+		r, err = gzip.NewReader(bytes.NewReader(raw))
+	case strings.HasSuffix(path, ".zst"):
+		cmd := exec.Command("zstd", "-dcq")
+		cmd.Stdin = bytes.NewReader(raw)
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("decompress %s with zstd: %w", path, err)
+		}
+		return out, nil
+	default:
+		return raw, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s: %w", path, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s: %w", path, err)
+	}
+	return out, nil
 }

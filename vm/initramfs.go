@@ -3,6 +3,7 @@ package vm
 import (
 	"bufio"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/graft-live/graft/kmod"
 	"github.com/graft-live/graft/vm/guest"
 )
 
@@ -92,9 +94,9 @@ func (ir *Initramfs) records(gcfg guest.Config) ([]cpio.Record, error) {
 	}
 	files := map[string]cpio.Record{}
 	add := func(hostPath, guestPath string, mode os.FileMode) error {
-		b, err := os.ReadFile(hostPath)
+		b, err := readFile(hostPath, guestPath)
 		if err != nil {
-			return fmt.Errorf("%w: %s", ErrFileNotFound, err)
+			return err
 		}
 		if mode == 0 {
 			st, err := os.Stat(hostPath)
@@ -186,6 +188,25 @@ func (ir *Initramfs) records(gcfg guest.Config) ([]cpio.Record, error) {
 		recs = append(recs, files[n])
 	}
 	return recs, nil
+}
+
+// readFile reads a file for the guest. A compressed kernel module that goes
+// to a plain .ko path (see Modules) is decompressed: the guest loads it
+// with finit_module, which takes compressed modules only where the kernel
+// was built to decompress them.
+func readFile(hostPath, guestPath string) ([]byte, error) {
+	if _, module := moduleFileName(path.Base(hostPath)); module && !strings.HasSuffix(hostPath, ".ko") && strings.HasSuffix(guestPath, ".ko") {
+		b, err := kmod.ReadFile(hostPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrFileNotFound, err)
+		}
+		return b, err
+	}
+	b, err := os.ReadFile(hostPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrFileNotFound, err)
+	}
+	return b, nil
 }
 
 // sharedLibs lists the shared libraries (and the dynamic loader) that an ELF

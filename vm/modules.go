@@ -15,7 +15,8 @@ import (
 // in Target.Kernel.ModulesDir), with the modules they depend on,
 // dependencies first. The files go to /lib/modules in the guest (add them to
 // Initramfs.Files); order lists their guest paths in load order, for
-// Config.Modules. A name that is not there is ErrUnknownModule.
+// Config.Modules; compressed modules go in decompressed. A name that is not
+// there is ErrUnknownModule.
 func Modules(modulesDir string, names []string) (files []File, order []string, err error) {
 	if len(names) == 0 {
 		return nil, nil, nil
@@ -25,8 +26,8 @@ func Modules(modulesDir string, names []string) (files []File, order []string, e
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
-			index[moduleName(strings.TrimSuffix(d.Name(), ".ko"))] = p
+		if name, ok := moduleFileName(d.Name()); ok && !d.IsDir() {
+			index[moduleName(name)] = p
 		}
 		return nil
 	})
@@ -72,12 +73,26 @@ func Modules(modulesDir string, names []string) (files []File, order []string, e
 
 func moduleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
 
+// moduleFileName returns the module name of a module file: plain (.ko) or
+// compressed as Debian 13 and later ship them (.ko.xz, .ko.gz, .ko.zst).
+func moduleFileName(file string) (string, bool) {
+	for _, ext := range []string{".ko", ".ko.xz", ".ko.gz", ".ko.zst"} {
+		if name, ok := strings.CutSuffix(file, ext); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // moduleDepends reads the "depends=" entry of a module's modinfo.
 func moduleDepends(ko string) ([]string, error) {
-	f, err := kmod.Open(ko)
+	data, err := kmod.ReadFile(ko)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ko, err)
 	}
-	defer f.Close()
-	return f.Depends, nil
+	m, err := kmod.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ko, err)
+	}
+	return m.Depends, nil
 }

@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -151,6 +151,12 @@ func (c *Cache) Lookup(k Kernel) (*Tree, error) {
 		if !isDir(t.ModulesDir) {
 			// Debian 13 and later install into /usr.
 			t.ModulesDir = filepath.Join(img, "usr", "lib", "modules", k.Release)
+		}
+		if !isFile(t.Vmlinuz) {
+			// Split packages (Debian 14) keep the image and its config
+			// beside the modules.
+			t.Vmlinuz = filepath.Join(t.ModulesDir, "vmlinuz")
+			t.Config = filepath.Join(t.ModulesDir, "config")
 		}
 	}
 	if hdr := filepath.Join(t.Dir, "headers"); isDir(hdr) {
@@ -310,15 +316,16 @@ func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, pro
 	if err := c.unpack(ctx, a, root, progress, pkgs...); err != nil {
 		return err
 	}
-	// The headers' Makefile includes the -common Makefile by its installed
-	// absolute path; point it into the cache. (The scripts and tools
+	// The headers' Makefile names the installed headers by absolute paths:
+	// it includes the -common Makefile, and from Linux 7 it sets
+	// KBUILD_OUTPUT; point them into the cache. (The scripts and tools
 	// symlinks are relative and already resolve here.)
 	mk := filepath.Join(root, "usr", "src", "linux-headers-"+k.Release, "Makefile")
 	b, err := os.ReadFile(mk)
 	if err != nil {
 		return fmt.Errorf("headers: %w", err)
 	}
-	fixed := strings.ReplaceAll(string(b), " /usr/src/", " "+filepath.Join(dst, "usr", "src")+"/")
+	fixed := installedPath.ReplaceAllString(string(b), "${1}"+filepath.Join(dst, "usr", "src")+"/")
 	if err := os.WriteFile(mk, []byte(fixed), 0o644); err != nil {
 		return err
 	}
@@ -408,7 +415,15 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 		return err
 	}
 	files := []string{"System.map-" + k.Release, "vmlinux-" + k.Release}
-	if err := extractFiles(ctx, deb, debRoot, "./usr/lib/debug/boot/"+files[0], "./usr/lib/debug/boot/"+files[1]); err != nil {
+	// Up to Linux 6 they are in /usr/lib/debug/boot; from 7 beside the
+	// modules' debug files (with links in boot).
+	members := map[string]string{
+		"./usr/lib/debug/boot/" + files[0]:                         files[0],
+		"./usr/lib/debug/boot/" + files[1]:                         files[1],
+		"./usr/lib/debug/lib/modules/" + k.Release + "/System.map": files[0],
+		"./usr/lib/debug/lib/modules/" + k.Release + "/vmlinux":    files[1],
+	}
+	if err := extractFiles(ctx, deb, debRoot, members); err != nil {
 		return fmt.Errorf("symbols: %w", err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -423,12 +438,14 @@ func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, pro
 	return nil
 }
 
-// extractFiles takes the named files (paths in the package, such as
-// "./usr/lib/debug/boot/vmlinux-REL") out of a .deb into dir, flat, and
-// stops reading the package once it has them all: the -dbg package's
-// boot files come first in its data archive, and decompressing the
-// other 5 GB of it would take half a minute for nothing.
-func extractFiles(ctx context.Context, deb, dir string, names ...string) error {
+// extractFiles takes files out of a .deb into dir: members maps paths in
+// the package ("./usr/lib/debug/boot/vmlinux-REL") to the file names to
+// write; several paths may name one file, which is written from the
+// first of them found. It stops reading the package once every file is
+// written: the boot files of 6.x -dbg packages come first in their data
+// archive, and decompressing the other 5 GB would take half a minute for
+// nothing.
+func extractFiles(ctx context.Context, deb, dir string, members map[string]string) error {
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
 		return ErrNoAPT
 	}
@@ -450,7 +467,7 @@ func extractFiles(ctx context.Context, deb, dir string, names ...string) error {
 		return err
 	}
 	want := map[string]bool{}
-	for _, n := range names {
+	for _, n := range members {
 		want[n] = true
 	}
 	err = func() error {
@@ -463,11 +480,12 @@ func extractFiles(ctx context.Context, deb, dir string, names ...string) error {
 			if err != nil {
 				return err
 			}
-			if !want[h.Name] || h.Typeflag != tar.TypeReg {
+			name := members[h.Name]
+			if !want[name] || h.Typeflag != tar.TypeReg {
 				continue
 			}
-			delete(want, h.Name)
-			f, err := os.Create(filepath.Join(dir, path.Base(h.Name)))
+			delete(want, name)
+			f, err := os.Create(filepath.Join(dir, name))
 			if err != nil {
 				return err
 			}
@@ -656,4 +674,13 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// installedPath matches an absolute path into the installed headers in a
+// Makefile.
+var installedPath = regexp.MustCompile(`(?m)(^|[ =])/usr/src/`)
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
