@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/kbuild"
 	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/srcpatch"
@@ -53,7 +52,7 @@ type Options struct {
 	// Progress receives the name of each stage as it starts (may be nil),
 	// and Fetch reports downloads.
 	Progress func(stage string)
-	Fetch    debian.Progress
+	Fetch    kernel.Progress
 }
 
 // DefaultMaxObjects is how many objects a header change may compile unless

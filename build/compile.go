@@ -154,10 +154,16 @@ func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched 
 	return out, nil
 }
 
+// objectCacheFormat is the version of what the cache of original objects
+// records about each object (kbuild.Object); a change starts a new cache.
+// 2: the module of objects of Linux 6.2 and later (savedcmd_); 3: module
+// objects without objtool where the kernel runs it at link time.
+const objectCacheFormat = "3"
+
 // flagsKey names the cache of original objects compiled with graft's
-// flags: a change of the flags starts a new cache.
+// flags: a change of the flags, or of the format, starts a new cache.
 func flagsKey() string {
-	sum := sha256.Sum256([]byte(strings.Join(kbuild.ObjectCFLAGS, " ")))
+	sum := sha256.Sum256([]byte(objectCacheFormat + " " + strings.Join(kbuild.ObjectCFLAGS, " ")))
 	return hex.EncodeToString(sum[:6])
 }
 

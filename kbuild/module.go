@@ -11,8 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-
-	"github.com/graft-live/graft/distro/debian"
 )
 
 // ErrCompilerMismatch means the compiler on this machine is not the one the
@@ -31,9 +29,6 @@ var ErrNoCompiler = errors.New("the kernel's compiler is not installed")
 func BuildModules(ctx context.Context, tc *Toolchain, headersDir, srcDir string, log io.Writer) ([]string, error) {
 	srcDir, err := filepath.Abs(srcDir)
 	if err != nil {
-		return nil, err
-	}
-	if err := CheckHostPackages(ctx, tc, headersDir); err != nil {
 		return nil, err
 	}
 	if err := CheckCompiler(ctx, tc, headersDir); err != nil {
@@ -132,16 +127,11 @@ func configString(config, key string) (string, error) {
 // headers tree needs are not installed; the error names them.
 var ErrMissingPackages = errors.New("packages that kbuild needs are not installed")
 
-// CheckHostPackages names the packages that the headers tree's packages
-// depend on (distro/debian records them in debian.HostDependsFile) and
-// that are not installed in the toolchain tc: installing the headers would
-// have pulled them in. A tree without that record passes.
-func CheckHostPackages(ctx context.Context, tc *Toolchain, headersDir string) error {
-	b, err := os.ReadFile(filepath.Join(headersDir, debian.HostDependsFile))
-	if err != nil {
-		return nil
-	}
-	want := strings.Fields(string(b))
+// CheckPackages names the Debian packages of want that are not installed
+// in the toolchain tc (the packages the kernel's headers depend on, which
+// installing them would have pulled in). Outside a dpkg system nothing is
+// checked.
+func CheckPackages(ctx context.Context, tc *Toolchain, want []string) error {
 	if len(want) == 0 {
 		return nil
 	}

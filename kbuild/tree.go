@@ -345,6 +345,14 @@ func (t *Tree) Compile(ctx context.Context, objs []string, outDir string, opts C
 		os.Remove(filepath.Join(t.Dir, o))
 	}
 	args := []string{"-j" + strconv.Itoa(max(opts.Jobs, 1)), "KCFLAGS=" + strings.Join(ObjectCFLAGS, " ")}
+	if t.delaysObjtool() {
+		// objtool then runs when a module is linked, and would run on the
+		// livepatch module too: an object that already has its sections
+		// (.orc_unwind, .call_sites, ...) makes it stop there, which Linux
+		// 7 treats as an error. Compiled without it, module objects are
+		// like vmlinux objects, whose objtool pass waits for vmlinux.o.
+		args = append(args, "OBJECT_FILES_NON_STANDARD=y")
+	}
 	if opts.KeepGoing {
 		args = append(args, "-k")
 	}
@@ -371,6 +379,18 @@ func (t *Tree) Compile(ctx context.Context, objs []string, outDir string, opts C
 		return built, failed, &CompileError{Objects: failed, Err: merr}
 	}
 	return built, nil, nil
+}
+
+// delaysObjtool reports whether the tree's configuration runs objtool when
+// objects are linked (vmlinux.o, modules) rather than on each object, as
+// scripts/Makefile.lib does for these options (delay-objtool).
+func (t *Tree) delaysObjtool() bool {
+	for _, opt := range []string{"CONFIG_X86_KERNEL_IBT", "CONFIG_LTO_CLANG", "CONFIG_KLP_BUILD"} {
+		if v, err := configString(filepath.Join(t.Dir, ".config"), opt); err == nil && v == "y" {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrCompile matches a *CompileError.
@@ -420,9 +440,10 @@ func (t *Tree) takeObject(rel, built, outDir string) (Object, error) {
 // parseCmd reads the compile command of rel from kbuild's .cmd file, and
 // the module it belongs to.
 func parseCmd(cmdFile, rel string) (command, module string) {
-	prefix := "cmd_" + rel + " := "
+	// Linux 6.2 renamed the variable to savedcmd_ (scripts/Kbuild.include).
 	for _, line := range strings.Split(cmdFile, "\n") {
-		if c, ok := strings.CutPrefix(line, prefix); ok {
+		line = strings.TrimPrefix(line, "saved")
+		if c, ok := strings.CutPrefix(line, "cmd_"+rel+" := "); ok {
 			command = c
 			break
 		}

@@ -23,6 +23,10 @@ const (
 	Symbols = debian.Symbols
 )
 
+// Progress receives the events of fetching a target's packages; see
+// distro/debian.
+type Progress = debian.Progress
+
 // Spec names a target kernel.
 type Spec struct {
 	// Release is a Debian kernel release (uname -r), optionally pinned to a

@@ -25,7 +25,9 @@ func (c *Cache) Toolchain(ctx context.Context, t *Target, log io.Writer) (*kbuil
 	host := kbuild.Host.WithCompiler(t.HeadersDir)
 	hostErr := kbuild.CheckCompiler(ctx, host, t.HeadersDir)
 	if hostErr == nil {
-		if err := kbuild.CheckHostPackages(ctx, host, t.HeadersDir); err != nil {
+		// A tree fetched before graft recorded them has no list: it passes.
+		deps, _ := os.ReadFile(filepath.Join(t.HeadersDir, debian.HostDependsFile))
+		if err := kbuild.CheckPackages(ctx, host, strings.Fields(string(deps))); err != nil {
 			return nil, err
 		}
 		return host, nil

@@ -3,11 +3,13 @@ package livepatch
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -178,6 +180,24 @@ func TestStallErrorText(t *testing.T) {
 	for _, want := range []string{"pid 42 (kworker/0:1) is in busymod_work_func", "reversed"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+}
+
+// TestRemoved tells the errors of reading a patch that the kernel removes
+// (ENOENT once gone, ENODEV while going) from other errors.
+func TestRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&fs.PathError{Op: "read", Path: "transition", Err: syscall.ENODEV}, true},
+		{&fs.PathError{Op: "open", Path: "transition", Err: syscall.ENOENT}, true},
+		{&fs.PathError{Op: "read", Path: "transition", Err: syscall.EIO}, false},
+		{nil, false},
+	} {
+		if got := removed(tc.err); got != tc.want {
+			t.Errorf("removed(%v) = %v", tc.err, got)
 		}
 	}
 }

@@ -260,7 +260,7 @@ func (s *System) Revert(ctx context.Context, name string, opts Options) error {
 // progress) and waits for the tasks to switch back.
 func (s *System) disable(ctx context.Context, name string, timeout time.Duration, progress func(Progress)) error {
 	if err := os.WriteFile(filepath.Join(s.Sysfs, name, "enabled"), []byte("0"), 0); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if removed(err) {
 			return nil
 		}
 		return fmt.Errorf("disable %s: %w", name, err)
@@ -295,7 +295,7 @@ func (s *System) wait(ctx context.Context, patch string, target int, timeout tim
 	var last Progress
 	for {
 		inTransition, err := readBool(filepath.Join(s.Sysfs, patch, "transition"))
-		if errors.Is(err, os.ErrNotExist) {
+		if removed(err) {
 			// A disabled patch leaves sysfs once its transition is over.
 			inTransition, err = false, nil
 		}

@@ -113,15 +113,18 @@ func (s *System) Patches() ([]Patch, error) {
 // Patch reads one livepatch.
 func (s *System) Patch(name string) (*Patch, error) {
 	dir := filepath.Join(s.Sysfs, name)
+	gone := fmt.Errorf("%w: %s", ErrNotFound, name)
 	enabled, err := readBool(filepath.Join(dir, "enabled"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	if removed(err) {
+		return nil, gone
 	}
 	if err != nil {
 		return nil, err
 	}
 	p := &Patch{Name: name, Enabled: enabled}
-	if p.Transition, err = readBool(filepath.Join(dir, "transition")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if p.Transition, err = readBool(filepath.Join(dir, "transition")); removed(err) {
+		return nil, gone
+	} else if err != nil {
 		return nil, err
 	}
 	if r, err := readBool(filepath.Join(dir, "replace")); err == nil {
@@ -131,6 +134,9 @@ func (s *System) Patch(name string) (*Patch, error) {
 		p.StackOrder, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	objs, err := os.ReadDir(dir)
+	if removed(err) {
+		return nil, gone
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +149,9 @@ func (s *System) Patch(name string) (*Patch, error) {
 			obj.Patched = &v
 		}
 		fns, err := os.ReadDir(filepath.Join(dir, o.Name()))
+		if removed(err) {
+			return nil, gone
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -158,6 +167,14 @@ func (s *System) Patch(name string) (*Patch, error) {
 		p.Objects = append(p.Objects, obj)
 	}
 	return p, nil
+}
+
+// removed reports an error of reading a sysfs file of a patch that the
+// kernel is removing: gone (ENOENT), or going while open (ENODEV: kernfs
+// answers reads of a deactivated node so), as a disabled patch does once
+// its transition is over.
+func removed(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
 }
 
 func readBool(path string) (bool, error) {

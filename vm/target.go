@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graft-live/graft/distro/debian"
 	"github.com/graft-live/graft/kernel"
 )
 
@@ -28,7 +27,7 @@ type Target struct {
 // kernel.ParseSpec), fetches its image and busybox-static into the graft
 // cache (progress reports the downloads; nil is silent) and extracts the
 // bootable ELF kernel, once per image.
-func PrepareTarget(ctx context.Context, release string, progress debian.Progress) (*Target, error) {
+func PrepareTarget(ctx context.Context, release string, progress kernel.Progress) (*Target, error) {
 	cache, err := kernel.OpenCache("")
 	if err != nil {
 		return nil, err

@@ -316,6 +316,15 @@ func (t *tail) find(marker string) string {
 	return strings.TrimSpace(rest)
 }
 
+// oopsMarkers start the kernel's reports of a crash.
+var oopsMarkers = []string{"BUG: ", "Oops: ", "general protection fault", "kernel BUG at", "WARNING: ", "Kernel panic - not syncing"}
+
+// oopsLines is how many lines of a crash report an error keeps.
+const oopsLines = 150
+
+// lines returns the last n lines, or, when the kernel reported a crash, the
+// report from its first line on (at most oopsLines): its top names what
+// went wrong, which the last lines of a long trace no longer show.
 func (t *tail) lines(n int) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -324,6 +333,13 @@ func (t *tail) lines(n int) []string {
 		l = strings.TrimRight(l, "\r")
 		if strings.TrimSpace(l) != "" {
 			out = append(out, l)
+		}
+	}
+	for i, l := range out {
+		for _, m := range oopsMarkers {
+			if strings.Contains(l, m) {
+				return out[i:min(len(out), i+oopsLines)]
+			}
 		}
 	}
 	if len(out) > n {

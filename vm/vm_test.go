@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/u-root/u-root/pkg/cpio"
@@ -50,6 +51,16 @@ func TestTail(t *testing.T) {
 	want := []string{"line", "line", "last one"}
 	if len(got) != 3 || got[0] != want[0] || got[2] != want[2] {
 		t.Fatalf("lines(3) = %q, want %q", got, want)
+	}
+	// A crash report is kept from its first line.
+	tl.Write([]byte("\n[ 4.79] BUG: kernel NULL pointer dereference\n"))
+	for i := 0; i < 40; i++ {
+		tl.Write([]byte("[ 4.79]  trace line\n"))
+	}
+	tl.Write([]byte("[ 4.80] Kernel panic - not syncing: Fatal exception\n"))
+	got = tl.lines(3)
+	if len(got) != 42 || !strings.Contains(got[0], "BUG: kernel NULL") || !strings.Contains(got[41], "Kernel panic") {
+		t.Errorf("lines(3) after a crash = %d lines from %q to %q", len(got), got[0], got[len(got)-1])
 	}
 }
 
