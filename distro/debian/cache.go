@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -165,6 +166,11 @@ func (c *Cache) Lookup(k Kernel) (*Tree, error) {
 	}
 	if src := filepath.Join(t.Dir, "source"); isDir(src) {
 		t.Parts |= Source
+		// A link to the shared tree (Source): the real path, so that
+		// copies of the tree copy files, not the link.
+		if real, err := filepath.EvalSymlinks(src); err == nil {
+			src = real
+		}
 		t.SourceDir = src
 	}
 	if sym := filepath.Join(t.Dir, "symbols"); isDir(sym) {
@@ -377,24 +383,86 @@ func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, prog
 	if err != nil {
 		return err
 	}
+	src, err := c.source(ctx, k.Archive(), series, k.Version, progress)
+	if err != nil {
+		return err
+	}
+	// The kernel's part is a link to the shared tree, relative to the
+	// kernel's directory, where it ends up.
+	rel, err := filepath.Rel(filepath.Dir(filepath.Dir(root)), src)
+	if err != nil {
+		return err
+	}
+	return os.Symlink(rel, root)
+}
+
+// Source returns the unpacked tree of linux-source-SERIES ("6.1") at a
+// package version, fetched into the cache if it is not there: the source
+// that every kernel of that upload is built from, whatever its flavour.
+// The tree is shared; nobody writes to it.
+func (c *Cache) Source(ctx context.Context, series, version string, progress Progress) (string, error) {
 	pkg := "linux-source-" + series
-	debRoot := filepath.Join(tmp, "deb")
-	if err := c.unpack(ctx, k.Archive(), debRoot, progress, pkgVer{pkg, k.Version}); err != nil {
-		return err
+	a := SystemArchive
+	if vs, err := a.packageVersions(ctx, pkg); err != nil || !slices.Contains(vs, version) {
+		if a, err = c.GraftArchive(ctx); err != nil {
+			return "", err
+		}
+		vs, err := a.packageVersions(ctx, pkg)
+		if err != nil {
+			return "", err
+		}
+		if !slices.Contains(vs, version) {
+			return "", fmt.Errorf("%w: no %s %s in the apt sources or in %s", ErrUnknownRelease, pkg, version, a)
+		}
 	}
-	tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
-	if len(tarballs) != 1 {
-		return fmt.Errorf("%s: want one source tarball in usr/src, found %d", pkg, len(tarballs))
+	return c.source(ctx, a, series, version, progress)
+}
+
+// source fills the shared source tree of linux-source-SERIES at version
+// from the archive a, once.
+func (c *Cache) source(ctx context.Context, a *Archive, series, version string, progress Progress) (string, error) {
+	pkg := "linux-source-" + series
+	parent := filepath.Join(c.dir, "sources")
+	dst := filepath.Join(parent, pkg+"_"+strings.ReplaceAll(version, ":", "%3a"))
+	if isDir(dst) {
+		return dst, nil
 	}
-	progress.send(Event{Package: pkg, Phase: "extract"})
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
 	}
-	if err := run(ctx, "", "tar", "-xf", tarballs[0], "-C", root, "--strip-components=1"); err != nil {
-		return err
+	err := flock.Do(ctx, dst+".lock", func() error {
+		if isDir(dst) {
+			return nil
+		}
+		removeStale(parent, filepath.Base(dst))
+		tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		debRoot := filepath.Join(tmp, "deb")
+		if err := c.unpack(ctx, a, debRoot, progress, pkgVer{pkg, version}); err != nil {
+			return err
+		}
+		tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
+		if len(tarballs) != 1 {
+			return fmt.Errorf("%s: want one source tarball in usr/src, found %d", pkg, len(tarballs))
+		}
+		progress.send(Event{Package: pkg, Phase: "extract"})
+		root := filepath.Join(tmp, "root")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return err
+		}
+		if err := run(ctx, "", "tar", "-xf", tarballs[0], "-C", root, "--strip-components=1"); err != nil {
+			return err
+		}
+		progress.send(Event{Package: pkg, Phase: "done"})
+		return os.Rename(root, dst)
+	})
+	if err != nil {
+		return "", fmt.Errorf("source %s %s: %w", pkg, version, err)
 	}
-	progress.send(Event{Package: pkg, Phase: "done"})
-	return nil
+	return dst, nil
 }
 
 func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {

@@ -266,3 +266,42 @@ func TestSuites(t *testing.T) {
 		t.Errorf("SuiteKernels(jessie): %v, want ErrUnknownSuite", err)
 	}
 }
+
+// TestSourceShared fetches the source of the default kernel and of its
+// cloud flavour: both are one tree, unpacked once.
+func TestSourceShared(t *testing.T) {
+	needAPT(t)
+	ctx := context.Background()
+	k, err := Resolve(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := Resolve(ctx, strings.TrimSuffix(k.Release, "-amd64")+"-cloud-amd64="+k.Version)
+	if err != nil {
+		t.Skipf("no cloud flavour of %s: %v", k, err)
+	}
+	c, err := OpenCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Fetch(ctx, k, Source, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch(ctx, cloud, Source, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SourceDir != b.SourceDir || !strings.HasPrefix(a.SourceDir, filepath.Join(c.Dir(), "sources")+"/") {
+		t.Errorf("source trees %s and %s; want one under sources/", a.SourceDir, b.SourceDir)
+	}
+	if _, err := os.Stat(filepath.Join(a.SourceDir, "fs", "proc", "cmdline.c")); err != nil {
+		t.Error(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(a.Dir, "source")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the kernel's source is not a link to the shared tree: %v %v", fi, err)
+	}
+	if _, err := c.Source(ctx, "6.1", "0.0-0", nil); !errors.Is(err, ErrUnknownRelease) {
+		t.Errorf("Source of an unknown version: %v", err)
+	}
+}
