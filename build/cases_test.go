@@ -2,12 +2,18 @@ package build_test
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/graft-live/graft/distro/debian"
+	"github.com/graft-live/graft/internal/fixtures"
+	"github.com/graft-live/graft/kernel"
+	"github.com/graft-live/graft/srcpatch"
 )
 
 // testCase is one patch of testdata (or examples): a patch that must build
@@ -25,6 +31,9 @@ type testCase struct {
 	Module string
 	// Finding is the id of the finding a -FAIL patch is refused with.
 	Finding string
+	// Series is the kernel series ("6.1") whose code the case's
+	// expectation is about; on other series it is skipped.
+	Series string
 }
 
 // readCase reads one test patch: the text before the diff holds
@@ -62,6 +71,8 @@ func readCase(t *testing.T, f string) testCase {
 			c.Module = v
 		case k == "Finding":
 			c.Finding = v
+		case k == "Series":
+			c.Series = v
 		}
 	}
 	return c
@@ -92,4 +103,21 @@ func cases(t *testing.T) (pass, fail []testCase) {
 		}
 	}
 	return pass, fail
+}
+
+// skipElsewhere skips a case on a kernel its patch was not written for:
+// with another test kernel ($GRAFT_TEST_KERNEL), a patch of the default
+// kernel's source may not apply, and a case of one series may not hold.
+func skipElsewhere(t *testing.T, c testCase, spec kernel.Spec, err error) {
+	t.Helper()
+	if os.Getenv(fixtures.TestKernelEnv) == "" {
+		return
+	}
+	if errors.Is(err, srcpatch.ErrDoesNotApply) {
+		t.Skipf("%s does not apply to %s: %v", c.Name, spec, err)
+	}
+	rel, _, _ := strings.Cut(spec.Release, "=")
+	if series, serr := debian.SourceSeries(rel); c.Series != "" && serr == nil && series != c.Series {
+		t.Skipf("%s is about %s code, the test kernel is %s", c.Name, c.Series, rel)
+	}
 }

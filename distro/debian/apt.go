@@ -252,6 +252,37 @@ func parseControl(out []byte) map[string]string {
 
 type dependency struct{ name, op, version string }
 
+// satisfying returns the version of d's package to fetch: the one an "="
+// dependency names; for ">=", def when the archive has it, else the
+// newest version at least as new; def without a version.
+func (a *Archive) satisfying(ctx context.Context, d dependency, def string) (string, error) {
+	switch {
+	case d.op == "=":
+		return d.version, nil
+	case d.op != ">=" || d.version == "":
+		return def, nil
+	}
+	vs, err := a.packageVersions(ctx, d.name)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(vs, def) {
+		return def, nil
+	}
+	// packageVersions lists the newest first.
+	for _, v := range vs {
+		if versionAtLeast(ctx, v, d.version) {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no %s >= %s in %s (available: %s)", ErrUnknownRelease, d.name, d.version, a, strings.Join(vs, ", "))
+}
+
+// versionAtLeast compares Debian versions as dpkg does.
+func versionAtLeast(ctx context.Context, v, min string) bool {
+	return exec.CommandContext(ctx, "dpkg", "--compare-versions", v, "ge", min).Run() == nil
+}
+
 // parseDepends reads a Depends field; of alternatives ("a | b") it keeps
 // the first.
 func parseDepends(s string) []dependency {

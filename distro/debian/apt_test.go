@@ -63,12 +63,12 @@ func TestSourceSeries(t *testing.T) {
 		"5.10.0-30-cloud-amd64": "5.10",
 	}
 	for in, want := range tests {
-		if got, err := sourceSeries(in); err != nil || got != want {
-			t.Errorf("sourceSeries(%q) = %q, %v; want %q", in, got, err, want)
+		if got, err := SourceSeries(in); err != nil || got != want {
+			t.Errorf("SourceSeries(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := sourceSeries("garbage"); err == nil {
-		t.Error("sourceSeries(garbage) gave no error")
+	if _, err := SourceSeries("garbage"); err == nil {
+		t.Error("SourceSeries(garbage) gave no error")
 	}
 }
 

@@ -314,10 +314,17 @@ func (c *Cache) fillHeaders(ctx context.Context, k Kernel, root, dst string, pro
 	pkgs := []pkgVer{{pkg, k.Version}}
 	for _, d := range parseDepends(fields["Depends"]) {
 		// linux-headers-REL-common and linux-kbuild-X.Y come from the same
-		// source package, at the same version.
-		if strings.HasPrefix(d.name, "linux-headers-") || strings.HasPrefix(d.name, "linux-kbuild-") {
-			pkgs = append(pkgs, pkgVer{d.name, k.Version})
+		// source package: -common at the same version, linux-kbuild at
+		// that version or newer (the archive keeps only the newest of a
+		// package whose name has no ABI number), as apt would install.
+		if !strings.HasPrefix(d.name, "linux-headers-") && !strings.HasPrefix(d.name, "linux-kbuild-") {
+			continue
 		}
+		v, err := a.satisfying(ctx, d, k.Version)
+		if err != nil {
+			return err
+		}
+		pkgs = append(pkgs, pkgVer{d.name, v})
 	}
 	if err := c.unpack(ctx, a, root, progress, pkgs...); err != nil {
 		return err
@@ -379,7 +386,7 @@ func (a *Archive) hostDepends(ctx context.Context, pkgs []pkgVer) ([]string, err
 }
 
 func (c *Cache) fillSource(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {
-	series, err := sourceSeries(k.Release)
+	series, err := SourceSeries(k.Release)
 	if err != nil {
 		return err
 	}
@@ -587,8 +594,9 @@ func extractFiles(ctx context.Context, deb, dir string, members map[string]strin
 	return nil
 }
 
-// sourceSeries maps 6.1.0-56-amd64 to 6.1, the suffix of linux-source-X.Y.
-func sourceSeries(release string) (string, error) {
+// SourceSeries maps a release (6.1.0-56-amd64) to its source series (6.1),
+// the suffix of the linux-source-X.Y package it is built from.
+func SourceSeries(release string) (string, error) {
 	parts := strings.SplitN(release, ".", 3)
 	if len(parts) < 2 {
 		return "", fmt.Errorf("%w: %q is not a kernel release like 6.1.0-56-amd64", ErrUnknownRelease, release)
