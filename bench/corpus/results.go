@@ -107,10 +107,10 @@ func (r *results) close() { r.f.Close() }
 
 // summary counts the outcomes of the rows.
 type summary struct {
-	patches, built, refused, notAlone, errors         int
+	patches, built, refused, notAlone, errors        int
 	loaded, loadFailures, oopses, notBuilt, unloaded int
-	findings                                          map[string]int
-	medianBuild                                       float64
+	findings                                         map[string]int
+	medianBuild                                      float64
 }
 
 func summarize(rows []result) summary {
