@@ -139,6 +139,8 @@ type builder struct {
 	target *kernel.Target
 	tc     *kbuild.Toolchain
 	work   string
+	// syms are the target's symbols, read as units need them.
+	syms *symbols
 	// patched holds the files the patches change, as patched.
 	patched map[string][]byte
 	// headers are the changed headers.

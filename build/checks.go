@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -38,7 +37,7 @@ func (b *builder) checkUnit(u *unit) {
 		switch {
 		case c.Kind == objdiff.Object && c.Status == objdiff.Removed && strings.Contains(c.Name, "::"):
 			fn, local, _ := strings.Cut(c.Name, "::")
-			if u.carries(fn) {
+			if u.carries(fn) && holdsState(u, c) {
 				b.unitFinding(u, fn, Finding{ID: "static-local-dropped", Severity: SeverityWarning, Where: u.spec.Path + ": " + fn,
 					Message:    fmt.Sprintf("%s no longer uses its static variable %s: the new %s starts without the state the old one kept", fn, local, fn),
 					Suggestion: "keep the static variable, or carry its value over in a pre-patch callback"})
@@ -47,6 +46,18 @@ func (b *builder) checkUnit(u *unit) {
 			b.checkNewData(u, c)
 		}
 	}
+}
+
+// holdsState reports whether a removed static local could hold state:
+// writable data, other than a dynamic debug descriptor (its flags are set
+// from debugfs for the call site, which the new code has its own of).
+func holdsState(u *unit, c objdiff.Change) bool {
+	for _, name := range c.Symbols {
+		if s := u.og.sym(name); s != nil && s.Section != nil && s.Section.Flags&elf.SHF_WRITE != 0 && !inSection(s, "__dyndbg") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkPrototypes refuses a global function whose prototype changed: its
@@ -99,10 +110,8 @@ func (b *builder) isKthreadMain(u *unit, fn string) bool {
 		if use.call || use.from.Type != elf.STT_FUNC {
 			continue
 		}
-		for _, callee := range u.pg.callees(use.from) {
-			if slices.Contains(kthreadStarters, callee) {
-				return true
-			}
+		if passesThreadFn(u.patched, use.from, sym, kthreadStarters) {
+			return true
 		}
 	}
 	return false

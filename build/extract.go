@@ -18,9 +18,16 @@ import (
 	"github.com/graft-live/graft/objdiff"
 )
 
-// diff compares every pair and keeps the units that changed.
+// diff compares every pair and keeps the units that changed and that the
+// target builds.
 func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 	objdiff.TuneGC()
+	exports, err := b.target.ReadExports()
+	if err != nil {
+		return nil, err
+	}
+	b.syms = &symbols{cache: b.cache, target: b.target, exports: exports, modules: map[string]*kernel.Table{},
+		defined: map[string]bool{}, namespaces: map[string]bool{}}
 	var units []*unit
 	for _, p := range pairs {
 		object := "vmlinux"
@@ -54,6 +61,13 @@ func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 		u.orig.ResolveSectionRelocs()
 		u.patched.ResolveSectionRelocs()
 		u.og, u.pg = newGraph(u.orig), newGraph(u.patched)
+		// What the target does not build has no findings of its own.
+		if built, err := b.checkBuilt(ctx, u); err != nil || !built {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := b.checkLayouts(u); err != nil {
 			return nil, err
 		}
@@ -78,12 +92,7 @@ type module struct {
 
 // extract takes the carried code of every unit out of its patched object.
 func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
-	exports, err := b.target.ReadExports()
-	if err != nil {
-		return nil, err
-	}
-	syms := &symbols{cache: b.cache, target: b.target, exports: exports, modules: map[string]*kernel.Table{},
-		defined: map[string]bool{}, namespaces: map[string]bool{}}
+	syms := b.syms
 	for _, u := range units {
 		for name := range u.carry {
 			if s := u.pg.sym(name); s != nil && s.Bind != elf.STB_LOCAL && !u.redirect[name] {
@@ -97,19 +106,8 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 	}
 	m := &module{sections: map[string]string{}}
 	refs := map[string]klp.Ref{}
-	var built []*unit
 	for i, u := range units {
-		res, err := newResolver(ctx, syms, u)
-		if err != nil {
-			return nil, err
-		}
-		if built, err := b.checkBuilt(u, res); err != nil || !built {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		built = append(built, u)
+		res := u.res
 		in := &klp.Unit{Name: u.spec.Path, Patched: u.patched, Resolver: res, Layout: layout, Prefix: fmt.Sprintf("graft%d_", i)}
 		for name := range u.carry {
 			in.Carry = append(in.Carry, name)
@@ -180,8 +178,8 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		b.rep.Symbols = append(b.rep.Symbols, name+": "+t.Source)
 	}
 	sort.Strings(b.rep.Symbols)
-	b.checkModuleReload(built)
-	b.headerSummary(built)
+	b.checkModuleReload(units)
+	b.headerSummary(units)
 	if len(m.funcs) == 0 && len(b.rep.errors()) == 0 {
 		return nil, fmt.Errorf("%w: the changed code replaces no function of the running kernel", ErrNoChanges)
 	}
@@ -192,14 +190,17 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 // object: with translation units in the symbols, no unit has its file
 // name; without, none of its functions is there by name. A unit compiled
 // only because it includes a changed header is skipped with a note.
-func (b *builder) checkBuilt(u *unit, res *resolver) (bool, error) {
-	t, err := res.syms.table(res.ctx, u.object)
+// It gives the unit its resolver.
+func (b *builder) checkBuilt(ctx context.Context, u *unit) (bool, error) {
+	t, err := b.syms.table(ctx, u.object)
 	if errors.Is(err, kernel.ErrNoModule) {
 		return b.notBuilt(u, fmt.Sprintf("the target kernel has no module %s", u.object)), nil
 	}
 	if err != nil {
 		return false, err
 	}
+	u.res = &resolver{ctx: ctx, syms: b.syms, u: u, loc: t.Locate(path.Base(u.source()), locals(u.orig))}
+	res := u.res
 	if t.HasUnits() {
 		file := path.Base(u.source())
 		if len(locals(u.orig)) > 0 {

@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
@@ -74,14 +73,6 @@ func locals(f *elfobj.File) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func newResolver(ctx context.Context, syms *symbols, u *unit) (*resolver, error) {
-	t, err := syms.table(ctx, u.object)
-	if err != nil {
-		return nil, err
-	}
-	return &resolver{ctx: ctx, syms: syms, u: u, loc: t.Locate(path.Base(u.source()), locals(u.orig))}, nil
 }
 
 // Resolve implements klp.Resolver.

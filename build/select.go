@@ -28,6 +28,8 @@ type unit struct {
 	// dbg is the debug information of the patched object, read when a
 	// finding needs it.
 	dbg *debugInfo
+	// res reaches the symbols of the running kernel for the unit's code.
+	res *resolver
 }
 
 // source is the unit's C file.

@@ -190,6 +190,35 @@ func (ix *index) users() map[*elfobj.Symbol]string {
 			}
 		}
 	}
+	// What functions reach only through their data (the __func__ that a
+	// dynamic debug descriptor points at) belongs to the function that
+	// uses that data.
+	var objects []*elfobj.Symbol
+	for _, s := range ix.f.Symbols {
+		if s.Type == elf.STT_OBJECT && s.Section != nil {
+			objects = append(objects, s)
+		}
+	}
+	sort.Slice(objects, func(i, j int) bool { return objects[i].Name < objects[j].Name })
+	for changed := true; changed; {
+		changed = false
+		for _, d := range objects {
+			user, ok := users[d]
+			if !ok {
+				continue
+			}
+			for _, r := range ix.relocsIn(d) {
+				t := r.Sym
+				if t.Type == elf.STT_SECTION && t.Section != nil {
+					t = ix.res.Locate(r, false).Symbol
+				}
+				if _, ok := users[t]; t != nil && !ok {
+					users[t] = user
+					changed = true
+				}
+			}
+		}
+	}
 	return users
 }
 

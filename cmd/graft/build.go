@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,6 +80,18 @@ it is also written as JSON beside the module (OUT.json).`,
 				if err == nil {
 					err = werr
 				}
+			}
+			var refused *build.RefusedError
+			if rep != nil && errors.As(err, &refused) {
+				// The report shows the findings; say only which.
+				var ids []string
+				for _, f := range refused.Findings {
+					if !slices.Contains(ids, f.ID) {
+						ids = append(ids, f.ID)
+					}
+				}
+				fmt.Fprintf(os.Stderr, "graft: refused: %s (the report says why and what to do; --allow ID builds anyway)\n", strings.Join(ids, ", "))
+				return silentError{exitRefused}
 			}
 			return err
 		},
