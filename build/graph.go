@@ -23,7 +23,6 @@ type use struct {
 type graph struct {
 	f      *elfobj.File
 	uses   map[*elfobj.Symbol][]use
-	refs   map[*elfobj.Symbol][]string // what each function or object refers to, by name
 	byName map[string]*elfobj.Symbol
 	// ftrace holds the function entries that ftrace can redirect: the
 	// targets of __mcount_loc (or __patchable_function_entries) entries.
@@ -31,7 +30,7 @@ type graph struct {
 }
 
 func newGraph(f *elfobj.File) *graph {
-	g := &graph{f: f, uses: map[*elfobj.Symbol][]use{}, refs: map[*elfobj.Symbol][]string{}, byName: map[string]*elfobj.Symbol{}, ftrace: map[*elfobj.Symbol]bool{}}
+	g := &graph{f: f, uses: map[*elfobj.Symbol][]use{}, byName: map[string]*elfobj.Symbol{}, ftrace: map[*elfobj.Symbol]bool{}}
 	bySection := map[*elfobj.Section][]*elfobj.Symbol{}
 	for _, s := range f.Symbols {
 		if s.Section == nil || s.Type == elf.STT_SECTION || s.Type == elf.STT_FILE {
@@ -80,14 +79,10 @@ func newGraph(f *elfobj.File) *graph {
 				continue
 			}
 			g.uses[r.Sym] = append(g.uses[r.Sym], use{from: from, call: r.Type == elf.R_X86_64_PLT32})
-			g.refs[from] = append(g.refs[from], r.Sym.Name)
 		}
 	}
 	return g
 }
-
-// callees returns the names of what fn refers to.
-func (g *graph) callees(fn *elfobj.Symbol) []string { return g.refs[fn] }
 
 // sym returns the defined symbol called name, or nil.
 func (g *graph) sym(name string) *elfobj.Symbol { return g.byName[name] }

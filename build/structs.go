@@ -134,13 +134,10 @@ func layoutChanges(orig, patched map[string]layout) []layoutChange {
 }
 
 // describeLayoutChange says how two layouts differ, and which members are
-// new.
+// new: the size, new, removed and resized members, then the members that
+// moved (the first few by name, and how many).
 func describeLayoutChange(a, b layout) (string, []string) {
-	var added []string
-	var diffs []string
-	if a.size != b.size {
-		diffs = append(diffs, fmt.Sprintf("size %d -> %d bytes", a.size, b.size))
-	}
+	var added, changes, moved []string
 	old := map[string]member{}
 	for _, m := range a.members {
 		old[m.name] = m
@@ -149,19 +146,32 @@ func describeLayoutChange(a, b layout) (string, []string) {
 		o, ok := old[m.name]
 		switch {
 		case !ok:
-			diffs = append(diffs, fmt.Sprintf("new member %s at offset %d", m.name, m.offset))
+			changes = append(changes, fmt.Sprintf("new member %s at offset %d", m.name, m.offset))
 			added = append(added, m.name)
-		case o.offset != m.offset:
-			diffs = append(diffs, fmt.Sprintf("%s moved from offset %d to %d", m.name, o.offset, m.offset))
 		case o.size != m.size:
-			diffs = append(diffs, fmt.Sprintf("%s size %d -> %d", m.name, o.size, m.size))
+			changes = append(changes, fmt.Sprintf("%s size %d -> %d", m.name, o.size, m.size))
+		case o.offset != m.offset:
+			moved = append(moved, fmt.Sprintf("%s %d -> %d", m.name, o.offset, m.offset))
 		}
 		delete(old, m.name)
 	}
 	for name := range old {
-		diffs = append(diffs, "member "+name+" removed")
+		changes = append(changes, "member "+name+" removed")
 	}
-	sort.Strings(diffs[min(1, len(diffs)):])
+	sort.Strings(changes)
+	sort.Strings(moved)
+	var diffs []string
+	if a.size != b.size {
+		diffs = append(diffs, fmt.Sprintf("size %d -> %d bytes", a.size, b.size))
+	}
+	diffs = append(diffs, changes...)
+	const shown = 3
+	switch {
+	case len(moved) > shown:
+		diffs = append(diffs, fmt.Sprintf("%d members moved (offsets %s, ...)", len(moved), strings.Join(moved[:shown], ", ")))
+	case len(moved) > 0:
+		diffs = append(diffs, "moved (offsets): "+strings.Join(moved, ", "))
+	}
 	return strings.Join(diffs, ", "), added
 }
 
@@ -178,8 +188,8 @@ func (b *builder) checkLayouts(u *unit) error {
 		return err
 	}
 	for _, ch := range layoutChanges(a, c) {
-		b.unitFinding(u, ch.name, Finding{ID: "struct-layout", Severity: SeverityError, Where: u.spec.Path + ": " + ch.name + ": " + ch.what,
-			Message:    "the layout of a data type changed: data in the running kernel has the old layout, which the new code would misread",
+		b.unitFinding(u, ch.name, Finding{ID: "struct-layout", Severity: SeverityError, Where: u.spec.Path + ": " + ch.name,
+			Message:    "the layout changed (" + ch.what + "): data in the running kernel has the old layout, which the new code would misread",
 			Suggestion: "keep the type's layout; attach new fields to existing objects with a shadow variable (klp_shadow_get_or_alloc) instead" + ch.member})
 	}
 	return nil
