@@ -89,15 +89,7 @@ func hostBuild(t *testing.T) []vm.File {
 	}
 	t.Logf("%s replaces %d functions", allModule, len(rep.Functions))
 	files = append(files, vm.File{Host: ko, Guest: guestDir + filepath.Base(ko)})
-	b, err := json.Marshal(gcs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "cases.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return append(files, vm.File{Host: p, Guest: guestCases})
+	return append(files, writeGuestCases(t, dir, gcs))
 }
 
 // targetModule writes a module of the target kernel into dir, uncompressed
@@ -127,7 +119,24 @@ func targetModule(t *testing.T, spec kernel.Spec, name, dir string) string {
 	return out
 }
 
-func guestBuild(t *testing.T) {
+// writeGuestCases writes the cases for the guest into dir and returns the
+// file that takes them there.
+func writeGuestCases(t *testing.T, dir string, gcs []guestCase) vm.File {
+	t.Helper()
+	b, err := json.Marshal(gcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "cases.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return vm.File{Host: p, Guest: guestCases}
+}
+
+// readGuestCases reads the cases in the guest.
+func readGuestCases(t *testing.T) []guestCase {
+	t.Helper()
 	b, err := os.ReadFile(guestCases)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +145,11 @@ func guestBuild(t *testing.T) {
 	if err := json.Unmarshal(b, &gcs); err != nil {
 		t.Fatal(err)
 	}
+	return gcs
+}
+
+func guestBuild(t *testing.T) {
+	gcs := readGuestCases(t)
 	for _, c := range gcs {
 		t.Run(c.Name, func(t *testing.T) {
 			if c.Target == "" {

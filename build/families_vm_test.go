@@ -2,7 +2,6 @@ package build_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,15 +85,7 @@ func hostFamily(t *testing.T, spec kernel.Spec) []vm.File {
 	if len(rep.Functions) < len(familyPatches) {
 		t.Fatalf("the module replaces %d functions: %+v", len(rep.Functions), rep.Functions)
 	}
-	b, err := json.Marshal(gcs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := filepath.Join(dir, "cases.json")
-	if err := os.WriteFile(cases, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return append(files, vm.File{Host: ko, Guest: guestDir + "livepatch-family.ko"}, vm.File{Host: cases, Guest: guestCases})
+	return append(files, vm.File{Host: ko, Guest: guestDir + "livepatch-family.ko"}, writeGuestCases(t, dir, gcs))
 }
 
 // sourceDiff makes a unified diff (diff -u) of one file of the target's
@@ -141,14 +132,7 @@ func sourceDiff(t *testing.T, spec kernel.Spec, dir, file, old, new string) stri
 // guestFamily loads the patched module's target, then applies and reverts
 // the livepatch, checking every case before, during and after.
 func guestFamily(t *testing.T) {
-	b, err := os.ReadFile(guestCases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gcs []guestCase
-	if err := json.Unmarshal(b, &gcs); err != nil {
-		t.Fatal(err)
-	}
+	gcs := readGuestCases(t)
 	for _, c := range gcs {
 		if c.TargetFile != "" {
 			sh(t, "insmod "+c.TargetFile)

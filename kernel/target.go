@@ -115,19 +115,7 @@ type Cache struct {
 
 // CacheDir is graft's cache root: $GRAFT_CACHE, else $XDG_CACHE_HOME/graft,
 // else ~/.cache/graft.
-func CacheDir() (string, error) {
-	if d := os.Getenv("GRAFT_CACHE"); d != "" {
-		return d, nil
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "graft"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory: set GRAFT_CACHE: %w", err)
-	}
-	return filepath.Join(home, ".cache", "graft"), nil
-}
+func CacheDir() (string, error) { return debian.DefaultCacheDir() }
 
 // OpenCache opens (creating) the cache in dir; "" means CacheDir.
 func OpenCache(dir string) (*Cache, error) {

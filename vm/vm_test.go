@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,5 +142,16 @@ func TestInitramfsMissingFile(t *testing.T) {
 	}
 	if !errors.Is(err, ErrFileNotFound) {
 		t.Fatalf("error %v does not match ErrFileNotFound", err)
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var got []string
+	w := &LineWriter{Line: func(l string) { got = append(got, l) }}
+	w.Write([]byte("one\r\ntw"))
+	w.Write([]byte("o\n\nthree"))
+	w.Flush()
+	if want := []string{"one", "two", "", "three"}; !slices.Equal(got, want) {
+		t.Errorf("lines %q, want %q", got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,7 +142,7 @@ func boot(ctx context.Context, vt *vm.Target, graft, self string, batch []result
 	for _, r := range batch {
 		byName[moduleName(r.File)] = r
 	}
-	out := &lineWriter{line: func(line string) {
+	out := &vm.LineWriter{Line: func(line string) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -235,36 +234,4 @@ func buildGuestGraft(ctx context.Context, work string) (string, error) {
 		return "", fmt.Errorf("build graft for the guest: %v\n%s", err, b)
 	}
 	return out, nil
-}
-
-// lineWriter calls line with each complete line written to it.
-type lineWriter struct {
-	line func(string)
-	mu   sync.Mutex
-	buf  []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.line(strings.TrimRight(string(l.buf[:i]), "\r"))
-		l.buf = l.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush passes on a last line without a newline.
-func (l *lineWriter) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.line(strings.TrimRight(string(l.buf), "\r"))
-		l.buf = nil
-	}
 }

@@ -429,8 +429,38 @@ func (c *Cache) Source(ctx context.Context, series, version string, progress Pro
 // from the archive a, once.
 func (c *Cache) source(ctx context.Context, a *Archive, series, version string, progress Progress) (string, error) {
 	pkg := "linux-source-" + series
-	parent := filepath.Join(c.dir, "sources")
-	dst := filepath.Join(parent, pkg+"_"+strings.ReplaceAll(version, ":", "%3a"))
+	dst, err := c.shared(ctx, "sources", pkg+"_"+strings.ReplaceAll(version, ":", "%3a"), func(tmp, root string) error {
+		debRoot := filepath.Join(tmp, "deb")
+		if err := c.unpack(ctx, a, debRoot, progress, pkgVer{pkg, version}); err != nil {
+			return err
+		}
+		tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
+		if len(tarballs) != 1 {
+			return fmt.Errorf("%s: want one source tarball in usr/src, found %d", pkg, len(tarballs))
+		}
+		progress.send(Event{Package: pkg, Phase: "extract"})
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return err
+		}
+		if err := run(ctx, "", "tar", "-xf", tarballs[0], "-C", root, "--strip-components=1"); err != nil {
+			return err
+		}
+		progress.send(Event{Package: pkg, Phase: "done"})
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("source %s %s: %w", pkg, version, err)
+	}
+	return dst, nil
+}
+
+// shared returns the directory name under parent in the cache, filling it
+// once with fill (under a lock, so that several processes may ask at
+// once): fill writes root inside its temporary directory tmp, which
+// appears as the directory only when complete.
+func (c *Cache) shared(ctx context.Context, parent, name string, fill func(tmp, root string) error) (string, error) {
+	parent = filepath.Join(c.dir, parent)
+	dst := filepath.Join(parent, name)
 	if isDir(dst) {
 		return dst, nil
 	}
@@ -441,35 +471,19 @@ func (c *Cache) source(ctx context.Context, a *Archive, series, version string, 
 		if isDir(dst) {
 			return nil
 		}
-		removeStale(parent, filepath.Base(dst))
-		tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
+		removeStale(parent, name)
+		tmp, err := os.MkdirTemp(parent, "."+name+".tmp-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		debRoot := filepath.Join(tmp, "deb")
-		if err := c.unpack(ctx, a, debRoot, progress, pkgVer{pkg, version}); err != nil {
-			return err
-		}
-		tarballs, _ := filepath.Glob(filepath.Join(debRoot, "usr", "src", "linux-source-*.tar.*"))
-		if len(tarballs) != 1 {
-			return fmt.Errorf("%s: want one source tarball in usr/src, found %d", pkg, len(tarballs))
-		}
-		progress.send(Event{Package: pkg, Phase: "extract"})
 		root := filepath.Join(tmp, "root")
-		if err := os.MkdirAll(root, 0o755); err != nil {
+		if err := fill(tmp, root); err != nil {
 			return err
 		}
-		if err := run(ctx, "", "tar", "-xf", tarballs[0], "-C", root, "--strip-components=1"); err != nil {
-			return err
-		}
-		progress.send(Event{Package: pkg, Phase: "done"})
 		return os.Rename(root, dst)
 	})
-	if err != nil {
-		return "", fmt.Errorf("source %s %s: %w", pkg, version, err)
-	}
-	return dst, nil
+	return dst, err
 }
 
 func (c *Cache) fillSymbols(ctx context.Context, k Kernel, root, tmp string, progress Progress) error {
@@ -619,29 +633,8 @@ func (c *Cache) Package(ctx context.Context, name, version string, progress Prog
 		}
 		version = vs[0]
 	}
-	parent := filepath.Join(c.dir, "packages")
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", err
-	}
-	dst := filepath.Join(parent, name+"_"+strings.ReplaceAll(version, ":", "%3a"))
-	if isDir(dst) {
-		return dst, nil
-	}
-	err := flock.Do(ctx, dst+".lock", func() error {
-		if isDir(dst) {
-			return nil
-		}
-		removeStale(parent, filepath.Base(dst))
-		tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		root := filepath.Join(tmp, "root")
-		if err := c.unpack(ctx, SystemArchive, root, progress, pkgVer{name, version}); err != nil {
-			return err
-		}
-		return os.Rename(root, dst)
+	dst, err := c.shared(ctx, "packages", name+"_"+strings.ReplaceAll(version, ":", "%3a"), func(_, root string) error {
+		return c.unpack(ctx, SystemArchive, root, progress, pkgVer{name, version})
 	})
 	if err != nil {
 		return "", fmt.Errorf("fetch %s %s: %w", name, version, err)

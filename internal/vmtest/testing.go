@@ -1,7 +1,6 @@
 package vmtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -95,11 +94,11 @@ func Run(t *testing.T, fn func(t *testing.T), opts ...Option) {
 	const guestTest = "/graft/test.bin"
 	files = append(files, vm.File{Host: self, Guest: guestTest, Mode: 0o755})
 
-	out := &lineWriter{line: func(l string) { t.Log("guest: " + l) }}
+	out := &vm.LineWriter{Line: func(l string) { t.Log("guest: " + l) }}
 	// The kernel console stays out of the log; its last lines explain a
 	// failure (an oops, a refused module).
 	var last []string
-	console := &lineWriter{line: func(l string) {
+	console := &vm.LineWriter{Line: func(l string) {
 		if l = strings.TrimRight(l, "\r"); strings.TrimSpace(l) != "" {
 			last = append(last, l)
 			if len(last) > consoleLines {
@@ -183,36 +182,3 @@ func testTarget(ctx context.Context, release string) (*vm.Target, error) {
 
 // consoleLines is how many console lines a failure shows.
 const consoleLines = 25
-
-// lineWriter calls line with each complete line written to it, without the
-// newline.
-type lineWriter struct {
-	line func(string)
-	mu   sync.Mutex
-	buf  []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.line(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush passes on a last incomplete line.
-func (l *lineWriter) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.line(string(l.buf))
-		l.buf = nil
-	}
-}
