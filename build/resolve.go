@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -157,13 +158,21 @@ func (r *resolver) origName(sym *elfobj.Symbol) (string, bool, error) {
 		// Static locals of the same name in several functions: the one
 		// the same functions use.
 		users := r.u.pg.usersOf(sym)
-		var same []*elfobj.Symbol
-		for _, c := range cands {
-			for f := range r.u.og.usersOf(c) {
-				if users[f] {
-					same = append(same, c)
-					break
+		same := sharingUsers(r.u.og, cands, users)
+		// Several in the same functions (two ratelimited messages in one
+		// function): the n-th of the patched object is the n-th of the
+		// original, in declaration (symbol table) order, when both have
+		// as many.
+		if len(same) > 1 {
+			var mine []*elfobj.Symbol
+			for _, p := range r.u.patched.Symbols {
+				if p.Section != nil && p.Type == sym.Type && baseName(p.Name) == base && suffixKind(p.Name) == kind {
+					mine = append(mine, p)
 				}
+			}
+			mine = sharingUsers(r.u.pg, mine, users)
+			if i := slices.Index(mine, sym); i >= 0 && len(mine) == len(same) {
+				same = same[i : i+1]
 			}
 		}
 		cands = same
@@ -174,7 +183,26 @@ func (r *resolver) origName(sym *elfobj.Symbol) (string, bool, error) {
 	case 0:
 		return "", false, fmt.Errorf("%s: %w: %s of the patched object has no counterpart in the original object", r.u.spec.Path, kernel.ErrSymbolNotFound, sym.Name)
 	}
-	return "", false, fmt.Errorf("%s: %w: %s of the patched object matches %d symbols of the original object", r.u.spec.Path, kernel.ErrAmbiguous, sym.Name, len(cands))
+	err := fmt.Errorf("%s: %w: %s of the patched object matches %d symbols of the original object", r.u.spec.Path, kernel.ErrAmbiguous, sym.Name, len(cands))
+	if sym.Type == elf.STT_OBJECT && sym.Bind == elf.STB_LOCAL {
+		err = fmt.Errorf("%w: %w", klp.ErrNoCounterpart, err)
+	}
+	return "", false, err
+}
+
+// sharingUsers keeps the symbols of syms (of g's object, in its symbol
+// table order) that a function of users uses.
+func sharingUsers(g *graph, syms []*elfobj.Symbol, users map[string]bool) []*elfobj.Symbol {
+	var out []*elfobj.Symbol
+	for _, c := range syms {
+		for f := range g.usersOf(c) {
+			if users[f] {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // sameKind reports whether two symbols of the same name are the same

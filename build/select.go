@@ -169,6 +169,15 @@ func (b *builder) propagate(u *unit, pending []*elfobj.Symbol) {
 			if _, ok := u.carry[from.Name]; ok {
 				continue
 			}
+			if from.Type != elf.STT_FUNC && s.Type == elf.STT_OBJECT {
+				// The running kernel's data keeps pointing at the old
+				// constant (a driver's device ID table, quirk list or
+				// operations).
+				b.unitFinding(u, s.Name, Finding{ID: "data-changed", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
+					Message:    fmt.Sprintf("the constant %s changed, and the data %s points at it: the running kernel's %s keeps pointing at the old one, so the new one would never be used", s.Name, from.Name, from.Name),
+					Suggestion: "change the code that reads the data instead; a table the kernel was handed at load time (device IDs, quirks) needs the module or kernel updated"})
+				continue
+			}
 			if from.Type != elf.STT_FUNC {
 				b.unitFinding(u, s.Name, Finding{ID: "no-ftrace", Severity: SeverityError, Where: u.spec.Path + ": " + s.Name,
 					Message:    fmt.Sprintf("%s cannot be redirected (it has no ftrace entry of its own) and %s holds its address, so old code would keep reaching it", s.Name, from.Name),

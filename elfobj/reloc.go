@@ -72,9 +72,11 @@ func NewResolver(f *File) *Resolver {
 }
 
 // SymbolAt returns the function or data symbol of s that covers off (a
-// symbol of size 0 covers only its own offset), or nil.
+// symbol of size 0 covers only its own offset), or nil. Where no symbol
+// covers off, one that ends there is returned: code that loops over an
+// array refers to the address just past its end.
 func (r *Resolver) SymbolAt(s *Section, off int64) *Symbol {
-	var best *Symbol
+	var best, ending *Symbol
 	for _, sym := range r.symbols[s] {
 		if int64(sym.Value) > off {
 			break
@@ -82,6 +84,12 @@ func (r *Resolver) SymbolAt(s *Section, off int64) *Symbol {
 		if off < int64(sym.Value+sym.Size) || sym.Size == 0 && off == int64(sym.Value) {
 			best = sym
 		}
+		if sym.Size > 0 && int64(sym.Value+sym.Size) == off {
+			ending = sym
+		}
+	}
+	if best == nil {
+		return ending
 	}
 	return best
 }

@@ -147,3 +147,33 @@ func TestResolverImmediate(t *testing.T) {
 		t.Error("test_and_set does not refer to flag by name")
 	}
 }
+
+// TestResolverPastTheEnd names the array a pointer just past its end
+// belongs to: without that, a function looping over a static table could
+// not be extracted.
+func TestResolverPastTheEnd(t *testing.T) {
+	f, err := Open(compile(t, "testdata/end.c", "-O2", "-ffunction-sections", "-fdata-sections", "-mcmodel=kernel", "-fno-PIE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := f.Section(".text.known")
+	var ends int
+	for _, rs := range f.RelaSections(fn) {
+		for _, r := range rs.Relocs {
+			if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil && r.Sym.Section.Name == ".rodata.ids" && r.Addend+4 >= 14 {
+				ends++
+			}
+		}
+	}
+	if ends == 0 {
+		t.Skip("the compiler made no end pointer of ids")
+	}
+	f.ResolveSectionRelocs()
+	for _, rs := range f.RelaSections(fn) {
+		for _, r := range rs.Relocs {
+			if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil && r.Sym.Section.Name == ".rodata.ids" {
+				t.Errorf("relocation at %#x still points at .rodata.ids%+d", r.Offset, r.Addend)
+			}
+		}
+	}
+}

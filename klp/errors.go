@@ -15,6 +15,12 @@ var (
 	// which the livepatch core resolves only when that module loads. It
 	// matches ErrUnsupported too.
 	ErrLateReference = fmt.Errorf("%w: module symbol in a special section", ErrUnsupported)
+	// ErrNoCounterpart is what a Resolver returns for a local data object
+	// of the patched object that it cannot match with exactly one of the
+	// running kernel's (several static locals of one name in one
+	// function, as ratelimit states and netlink messages are): Extract
+	// then carries a copy of it, with a warning when it is writable.
+	ErrNoCounterpart = errors.New("no single counterpart in the running kernel")
 	// ErrNotLinked means Convert got a file that is not a linked module.
 	ErrNotLinked = errors.New("not a linked kernel module")
 )

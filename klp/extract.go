@@ -2,6 +2,7 @@ package klp
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -376,6 +377,14 @@ func (e *extractor) resolve(sym *elfobj.Symbol) error {
 		}
 	}
 	ref, err := e.u.Resolver.Resolve(sym)
+	if errors.Is(err, ErrNoCounterpart) && sym.Type == elf.STT_OBJECT && sym.Bind == elf.STB_LOCAL && sym.Section != nil {
+		// A constant's copy is the same constant; state starts over.
+		if sym.Section.Flags&elf.SHF_WRITE != 0 {
+			e.warn("static-local-copied", fmt.Sprintf("the static variable %s cannot be told apart from others of its name in the running kernel: the new code uses its own copy, which starts from its initial value (a ratelimit state or a once flag starts over)", sym.Name))
+		}
+		e.carry(sym)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,12 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -372,6 +374,43 @@ func TestRuntimeConstant(t *testing.T) {
 	for _, s := range ex.Object.Sections {
 		if strings.HasPrefix(s.Name, "runtime_ptr_") {
 			t.Errorf("%s carried", s.Name)
+		}
+	}
+}
+
+// noCounterpart is a resolver that cannot match one local object with the
+// running kernel's.
+type noCounterpart struct {
+	fakeResolver
+	name string
+}
+
+func (r *noCounterpart) Resolve(sym *elfobj.Symbol) (Ref, error) {
+	if strings.HasPrefix(sym.Name, r.name+".") {
+		return Ref{}, fmt.Errorf("%w: %s matches 2 symbols", ErrNoCounterpart, sym.Name)
+	}
+	return r.fakeResolver.Resolve(sym)
+}
+
+// TestExtractCopiesUnmatchedLocal carries a copy of a static variable the
+// resolver cannot match, and warns that its state starts over.
+func TestExtractCopiesUnmatchedLocal(t *testing.T) {
+	res := &noCounterpart{name: "warned"}
+	f := compile(t)
+	f.ResolveSectionRelocs()
+	out, err := Extract(&Unit{Name: "unit.o", Patched: f, Carry: []string{"once"}, Resolver: res, Layout: testLayout, Prefix: "g_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(out.Carried, func(s string) bool { return strings.HasPrefix(s, "warned.") }) {
+		t.Errorf("carried %v, want warned among them", out.Carried)
+	}
+	if len(out.Warnings) != 1 || out.Warnings[0].ID != "static-local-copied" || !strings.Contains(out.Warnings[0].Message, "warned") {
+		t.Errorf("warnings %+v, want one static-local-copied about warned", out.Warnings)
+	}
+	for _, r := range out.Refs {
+		if strings.HasPrefix(r.Name, "warned") {
+			t.Errorf("warned is reached in the running kernel too: %+v", r)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package objdiff
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"runtime"
 	"slices"
@@ -134,13 +135,24 @@ func names(syms []*elfobj.Symbol) []string {
 	return out
 }
 
+// readOnly reports data in a section the kernel maps read-only.
+func readOnly(s *elfobj.Symbol) bool {
+	return s != nil && s.Section != nil && s.Section.Flags&elf.SHF_WRITE == 0
+}
+
 // compareEntity returns the change between two descriptions, nil when they
 // are the same, or a finding when the difference cannot be patched.
 func compareEntity(a, b *index, da, db *description) (*Change, *Finding) {
 	e := db.e
 	if e.kind == Object {
 		pa, pb := da.parts[0], db.parts[0]
-		if pa.size != pb.size {
+		switch {
+		case pa.size != pb.size && readOnly(pa.sym) && readOnly(pb.sym):
+			// A constant of another size is a new constant: the module
+			// can carry it, with the code that reads it.
+			return &Change{Name: e.name, Kind: Object, Status: Changed, Symbols: names(e.syms),
+				Reasons: []string{fmt.Sprintf("constant's size changed from %d to %d bytes", pa.size, pb.size)}}, nil
+		case pa.size != pb.size:
 			return nil, &Finding{Symbol: e.name, Message: fmt.Sprintf("data object size changed from %d to %d bytes: a livepatch cannot change data layout (use shadow variables)", pa.size, pb.size)}
 		}
 		if pa.nobits != pb.nobits {

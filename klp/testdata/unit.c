@@ -26,3 +26,14 @@ int untouched(int x)
 	ENTRY(8);
 	return helper(x) + ext_func("untouched string");
 }
+
+/* A static variable of its function, as pr_warn_once keeps one. */
+int once(void)
+{
+	static int warned;
+
+	if (warned)
+		return 0;
+	warned = 1;
+	return 1;
+}
