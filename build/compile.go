@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/graft-live/graft/elfobj"
 	"github.com/graft-live/graft/kbuild"
+	"github.com/graft-live/graft/kernel"
 	"github.com/graft-live/graft/srcpatch"
 )
 
@@ -98,13 +100,13 @@ func (b *builder) compile(ctx context.Context, applied *srcpatch.Result, specs [
 			return nil, err
 		}
 	}
-	return b.pairs(specs, orig, patchedBuilt, origFailed, patchedFailed, origErr, patchedErr)
+	return b.pairs(ctx, specs, orig, patchedBuilt, origFailed, patchedFailed, origErr, patchedErr)
 }
 
 // pairs matches the compiled objects. An object whose original does not
 // compile is not built by the target's configuration: a finding for a file
 // the patch changes, a note for a file that only includes a changed header.
-func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched []kbuild.Object, origFailed, patchedFailed []string, origErr, patchedErr error) ([]pair, error) {
+func (b *builder) pairs(ctx context.Context, specs []objSpec, orig map[string]kbuild.Object, patched []kbuild.Object, origFailed, patchedFailed []string, origErr, patchedErr error) ([]pair, error) {
 	failed := map[string]bool{}
 	for _, f := range origFailed {
 		failed[f] = true
@@ -138,7 +140,15 @@ func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched 
 			b.rep.finding(Finding{ID: "not-built", Severity: SeverityError, Where: s.Path, Message: msg,
 				Suggestion: "check that the target kernel's configuration builds this file"})
 		case pfailed[s.Path]:
-			broken = append(broken, s.Path)
+			// A file the target does not build is that, whatever its
+			// patched version needs to compile.
+			built, err := b.builtByTarget(ctx, s, orig[s.Path])
+			if err != nil {
+				return nil, err
+			}
+			if built {
+				broken = append(broken, s.Path)
+			}
 		default:
 			o, ok := orig[s.Path]
 			p, pok := byPath[s.Path]
@@ -152,6 +162,27 @@ func (b *builder) pairs(specs []objSpec, orig map[string]kbuild.Object, patched 
 		return nil, fmt.Errorf("the patched source does not compile: %w", patchedErr)
 	}
 	return out, nil
+}
+
+// builtByTarget reports whether the target builds the object o (compiled
+// from the original source) into vmlinux or its module; when it does not,
+// the finding (or, for a header's user, the note) is recorded.
+func (b *builder) builtByTarget(ctx context.Context, s objSpec, o kbuild.Object) (bool, error) {
+	if o.File == "" {
+		return true, nil
+	}
+	if err := b.loadSymbols(); err != nil {
+		return false, err
+	}
+	f, err := elfobj.Open(o.File)
+	if err != nil {
+		return false, err
+	}
+	u := &unit{pair: pair{spec: s, orig: o}, object: "vmlinux", orig: f}
+	if o.Module != "" {
+		u.object = kernel.ModuleName(o.Module)
+	}
+	return b.checkBuilt(ctx, u)
 }
 
 // objectCacheFormat is the version of what the cache of original objects

@@ -22,12 +22,9 @@ import (
 // target builds.
 func (b *builder) diff(ctx context.Context, pairs []pair) ([]*unit, error) {
 	objdiff.TuneGC()
-	exports, err := b.target.ReadExports()
-	if err != nil {
+	if err := b.loadSymbols(); err != nil {
 		return nil, err
 	}
-	b.syms = &symbols{cache: b.cache, target: b.target, exports: exports, modules: map[string]*kernel.Table{},
-		defined: map[string]bool{}, namespaces: map[string]bool{}}
 	var units []*unit
 	for _, p := range pairs {
 		object := "vmlinux"
@@ -184,6 +181,20 @@ func (b *builder) extract(ctx context.Context, units []*unit) (*module, error) {
 		return nil, fmt.Errorf("%w: the changed code replaces no function of the running kernel", ErrNoChanges)
 	}
 	return m, nil
+}
+
+// loadSymbols prepares the target's symbols (read as units need them).
+func (b *builder) loadSymbols() error {
+	if b.syms != nil {
+		return nil
+	}
+	exports, err := b.target.ReadExports()
+	if err != nil {
+		return err
+	}
+	b.syms = &symbols{cache: b.cache, target: b.target, exports: exports, modules: map[string]*kernel.Table{},
+		defined: map[string]bool{}, namespaces: map[string]bool{}}
+	return nil
 }
 
 // checkBuilt refuses a unit that the target does not build into its
