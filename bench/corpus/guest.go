@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // complaintMarkers start the kernel's reports that make a module an oops.
@@ -30,14 +31,18 @@ func runGuest(listFile string) error {
 	}
 	for _, e := range entries {
 		fmt.Println(markStart + e.Name)
-		// Clear the kernel log: what it holds afterwards is this module's.
-		exec.Command("dmesg", "-c").Run()
 		for _, m := range e.Load {
 			// A driver without its device may refuse to load; the patch
 			// applies all the same (the livepatch core patches the module
 			// when it comes).
 			exec.Command("insmod", m).Run()
 		}
+		// What loading the patched modules logs (their own complaints,
+		// crypto self-tests that run after them) is not the patch's: wait
+		// for the log to settle, then clear it, so that what it holds
+		// afterwards is this patch's.
+		settle(len(e.Load) > 0)
+		exec.Command("dmesg", "-c").Run()
 		v := verdict{Name: e.Name}
 		if out, err := exec.Command("graft", "apply", "-q", "--timeout", "60s", e.Module).CombinedOutput(); err != nil {
 			v.Failure = fmt.Sprintf("graft apply: %v: %s", err, oneLine(out))
@@ -56,6 +61,24 @@ func runGuest(listFile string) error {
 		fmt.Println(markVerdict + string(line))
 	}
 	return nil
+}
+
+// settle waits, when loaded, until the kernel log has not grown for a
+// second (at most 10 s).
+func settle(loaded bool) {
+	if !loaded {
+		return
+	}
+	last, stable := -1, 0
+	for i := 0; i < 20 && stable < 2; i++ {
+		out, _ := exec.Command("dmesg").Output()
+		if len(out) == last {
+			stable++
+		} else {
+			last, stable = len(out), 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // complaint returns the kernel log from its first report of a problem on,
