@@ -30,7 +30,11 @@ func fetchProgress(w *os.File, quiet bool) debian.Progress {
 		return func(e debian.Event) {
 			key := e.Phase + " " + e.Package
 			if e.Phase != "done" && key != last {
-				fmt.Fprintf(w, "graft: %s\n", key)
+				size := ""
+				if e.Total > 0 {
+					size = fmt.Sprintf(" (%.1f MB)", float64(e.Total)/1e6)
+				}
+				fmt.Fprintf(w, "graft: %s%s\n", key, size)
 			}
 			last = key
 		}
