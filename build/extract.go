@@ -210,7 +210,7 @@ func (b *builder) checkBuilt(ctx context.Context, u *unit) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	u.res = &resolver{ctx: ctx, syms: b.syms, u: u, loc: t.Locate(path.Base(u.source()), locals(u.orig))}
+	u.res = &resolver{ctx: ctx, syms: b.syms, u: u, loc: t.Locate(path.Base(u.source()), locals(u.orig)).Ordered(orderedLocals(u.orig))}
 	res := u.res
 	if t.HasUnits() {
 		file := path.Base(u.source())

@@ -76,6 +76,20 @@ func locals(f *elfobj.File) []string {
 	return out
 }
 
+// orderedLocals lists the local functions and data objects of f in its
+// symbol table's order, numbered statics included and what the link
+// discards left out (see kernel.Unit.Ordered).
+func orderedLocals(f *elfobj.File) []string {
+	var out []string
+	for _, s := range f.Symbols {
+		if s.Bind == elf.STB_LOCAL && s.Section != nil && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) &&
+			s.Section.Flags&elf.SHF_ALLOC != 0 && !strings.HasPrefix(s.Section.Name, ".discard") {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // Resolve implements klp.Resolver.
 func (r *resolver) Resolve(sym *elfobj.Symbol) (klp.Ref, error) {
 	if sym.Section == nil {
@@ -89,6 +103,10 @@ func (r *resolver) Resolve(sym *elfobj.Symbol) (klp.Ref, error) {
 		return r.global(name)
 	}
 	pos, err := r.loc.Sympos(name, true)
+	if errors.Is(err, kernel.ErrAmbiguous) && sym.Type == elf.STT_OBJECT {
+		// Better a copy than the wrong one of several.
+		return klp.Ref{}, fmt.Errorf("%s: %w: %w", r.u.spec.Path, klp.ErrNoCounterpart, err)
+	}
 	if err != nil {
 		return klp.Ref{}, fmt.Errorf("%s: %w", r.u.spec.Path, err)
 	}

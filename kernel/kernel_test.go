@@ -143,3 +143,38 @@ func TestReadKallsyms(t *testing.T) {
 		t.Errorf("zeroed addresses: %v, want ErrNoSymbols", err)
 	}
 }
+
+// TestSymposByBlocks finds a module object's static by the block its
+// locals form in the module's symbol table: two objects with the same
+// numbered statics (_rs.9, __func__.2), told apart only by the order of
+// the rest, with labels (NOTYPE) between them that the objects' lists do
+// not have. A block that lines up badly is no answer.
+func TestSymposByBlocks(t *testing.T) {
+	sym := func(name string, kind SymKind) Symbol { return Symbol{Name: name, Kind: kind, Local: true, Unit: -1} }
+	mod := &Table{Object: "m", Source: "test", Blocks: true, Symbols: []Symbol{
+		// a.o
+		sym("a_helper", KindFunc), sym(".Lstart", KindOther), sym("_rs.9", KindObject), sym("__func__.2", KindObject), sym("shared", KindFunc),
+		// b.o
+		sym("shared", KindFunc), sym("_rs.9", KindObject), sym(".Lother", KindOther), sym("__func__.2", KindObject), sym("b_helper", KindFunc),
+		{Name: "module_init", Kind: KindFunc, Unit: -1},
+	}}
+	mod.index()
+	for _, tc := range []struct {
+		order []string
+		want  int
+	}{
+		{[]string{"a_helper", "_rs.9", "__func__.2", "shared"}, 1},
+		{[]string{"shared", "_rs.9", "__func__.2", "b_helper"}, 2},
+	} {
+		u := mod.Locate("x.c", nil).Ordered(tc.order)
+		for _, name := range []string{"_rs.9", "__func__.2", "shared"} {
+			if pos, err := u.Sympos(name, true); pos != tc.want || err != nil {
+				t.Errorf("order %v: Sympos(%s) = %d, %v; want %d", tc.order, name, pos, err, tc.want)
+			}
+		}
+	}
+	weak := mod.Locate("x.c", nil).Ordered([]string{"c1", "c2", "_rs.9", "c3", "c4"})
+	if _, err := weak.Sympos("_rs.9", true); !errors.Is(err, ErrAmbiguous) {
+		t.Errorf("a block that does not line up: %v, want ErrAmbiguous", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,8 +49,14 @@ type Table struct {
 	// Units are the translation units' file names (STT_FILE symbols, such as
 	// "cmdline.c"), when the symbols have them.
 	Units []string
+	// Blocks says the symbols are in a linked object's symbol table order
+	// (a module's), where each object's locals form one block.
+	Blocks bool
 
 	byName map[string][]int
+	// fo and foRank index the local functions and objects (aligned).
+	fo     []int
+	foRank map[int]int
 }
 
 func (t *Table) index() {
@@ -180,7 +187,7 @@ func ReadModuleSymbols(name string, data []byte, source string) (t *Table, err e
 	if err != nil {
 		return nil, fmt.Errorf("symbols of %s: %w", source, err)
 	}
-	t = &Table{Object: name, Source: source}
+	t = &Table{Object: name, Source: source, Blocks: true}
 	unit := -1
 	for _, s := range syms {
 		typ := elf.ST_TYPE(s.Info)
@@ -222,6 +229,21 @@ type Unit struct {
 	file   string
 	units  map[int]bool // candidate STT_FILE groups, when the table has them
 	locals map[string]bool
+	// ordered are the unit's local names in its symbol table's order.
+	ordered []string
+}
+
+// Ordered gives the unit's local function and object names in the order
+// its object's symbol table lists them, numbered statics (_rs.9,
+// __func__.3) included, symbols the link discards left out. Without
+// translation units in the table they decide between occurrences before
+// the neighbourhood does: a linked module keeps each object's locals as
+// one block in that order (checked against the STT_FILE symbols of
+// Debian's debug modules), so the occurrence the whole block lines up with
+// is the unit's.
+func (u *Unit) Ordered(names []string) *Unit {
+	u.ordered = names
+	return u
 }
 
 // Locate finds the translation unit compiled from a source file whose base
@@ -284,13 +306,7 @@ func (u *Unit) Sympos(name string, local bool) (int, error) {
 	if len(idx) == 0 {
 		return 0, fmt.Errorf("%w: %s in %s (%s)", ErrSymbolNotFound, name, u.t.Object, u.t.Source)
 	}
-	var mine []int // positions (among idx) that can be the unit's symbol
-	for pos, i := range idx {
-		s := u.t.Symbols[i]
-		if s.Local == local && (!local || u.units == nil || u.units[s.Unit]) {
-			mine = append(mine, pos)
-		}
-	}
+	mine := candidates(idx, u, local) // positions (among idx) that can be the unit's symbol
 	if len(mine) == 0 {
 		where := "only as a global symbol"
 		if local {
@@ -299,16 +315,18 @@ func (u *Unit) Sympos(name string, local bool) (int, error) {
 		return 0, fmt.Errorf("%w: %s of %s in %s (%s): the name exists %s", ErrSymbolNotFound, name, u.file, u.t.Object, u.t.Source, where)
 	}
 	if len(mine) > 1 && local && u.units == nil {
-		// Without translation units, the neighbourhood decides.
-		best, cands := -1, mine
-		mine = nil
-		for _, pos := range cands {
-			switch n := u.neighbours(idx[pos]); {
-			case n > best:
-				best, mine = n, []int{pos}
-			case n == best:
-				mine = append(mine, pos)
+		// Without translation units: the occurrence the unit's block of
+		// locals lines up with, when one lines up with most of it; else
+		// the neighbourhood decides.
+		if p := slices.Index(u.ordered, name); p >= 0 && u.t.Blocks {
+			// Alone: a neighbourhood that points elsewhere is wrong
+			// more often than a block that lines up badly.
+			mine = u.best(mine, func(pos int) int { return u.aligned(idx[pos], p) })
+			if n := u.aligned(idx[mine[0]], p); len(mine) == 1 && 2*n <= len(u.ordered) {
+				mine = nil // a weak match is no match
 			}
+		} else {
+			mine = u.best(mine, func(pos int) int { return u.neighbours(idx[pos]) })
 		}
 	}
 	if len(mine) > 1 {
@@ -318,6 +336,70 @@ func (u *Unit) Sympos(name string, local bool) (int, error) {
 		return 0, nil
 	}
 	return mine[0] + 1, nil
+}
+
+// aligned counts, for the occurrence at symbol i of the unit's name that
+// is at p in u.ordered, how many of the unit's locals sit where the
+// unit's order puts them around it, among the table's local functions and
+// objects: a linked module lists each object's locals as one block in the
+// object's own order, so the right occurrence lines up with the whole
+// block.
+func (u *Unit) aligned(i, p int) int {
+	fo, rank := u.t.localFuncsAndObjects()
+	r, ok := rank[i]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for k, name := range u.ordered {
+		if j := r - p + k; j >= 0 && j < len(fo) && u.t.Symbols[fo[j]].Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// localFuncsAndObjects returns the indices of the table's local functions
+// and data objects in lookup order, and each one's rank among them.
+func (t *Table) localFuncsAndObjects() ([]int, map[int]int) {
+	if t.fo == nil {
+		t.foRank = map[int]int{}
+		for i, s := range t.Symbols {
+			if s.Local && (s.Kind == KindFunc || s.Kind == KindObject) {
+				t.foRank[i] = len(t.fo)
+				t.fo = append(t.fo, i)
+			}
+		}
+	}
+	return t.fo, t.foRank
+}
+
+// candidates returns the positions among idx (the occurrences of a name)
+// that can be the unit's symbol: of the right binding and, for a local, in
+// one of the unit's translation units when the table has them.
+func candidates(idx []int, u *Unit, local bool) []int {
+	var out []int
+	for pos, i := range idx {
+		s := u.t.Symbols[i]
+		if s.Local == local && (!local || u.units == nil || u.units[s.Unit]) {
+			out = append(out, pos)
+		}
+	}
+	return out
+}
+
+// best keeps the positions with the highest score.
+func (u *Unit) best(positions []int, score func(int) int) []int {
+	top, out := -1, []int(nil)
+	for _, pos := range positions {
+		switch n := score(pos); {
+		case n > top:
+			top, out = n, []int{pos}
+		case n == top:
+			out = append(out, pos)
+		}
+	}
+	return out
 }
 
 // neighbours counts the unit's local names around symbol i.
