@@ -192,12 +192,35 @@ func TestExecGuestPanic(t *testing.T) {
 // TestExecModules loads a module of the target kernel with its dependencies.
 func TestExecModules(t *testing.T) {
 	cfg := hostConfig(t)
-	files, order, err := vm.Modules(target.Kernel.ModulesDir, []string{"vsock-loopback"})
+	t.Run("default kernel", func(t *testing.T) { execModules(t, cfg, target, false) })
+	// Debian 13 ships its modules compressed: they go into the guest
+	// decompressed.
+	t.Run("trixie", func(t *testing.T) {
+		tg, err := vm.PrepareTarget(context.Background(), "trixie", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.Image = tg.Image
+		execModules(t, c, tg, true)
+	})
+	if _, _, err := vm.Modules(target.Kernel.ModulesDir, []string{"no_such_module"}); !errors.Is(err, vm.ErrUnknownModule) {
+		t.Errorf("unknown module: error %v, want ErrUnknownModule", err)
+	}
+}
+
+// execModules boots tg with vsock_loopback and its dependencies loaded by
+// the guest init, and checks /proc/modules.
+func execModules(t *testing.T, cfg vm.Config, tg *vm.Target, compressed bool) {
+	files, order, err := vm.Modules(tg.Kernel.ModulesDir, []string{"vsock-loopback"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(order) < 2 || order[len(order)-1] != "/lib/modules/vsock_loopback.ko" {
 		t.Fatalf("load order %q: want vsock_loopback last, after its dependencies", order)
+	}
+	if got := strings.HasSuffix(files[0].Host, ".ko.xz"); got != compressed {
+		t.Fatalf("%s: compressed %v, want %v", files[0].Host, got, compressed)
 	}
 	var stdout bytes.Buffer
 	cfg.Initramfs.Files, cfg.Modules = files, order
@@ -210,8 +233,5 @@ func TestExecModules(t *testing.T) {
 		if !strings.Contains(stdout.String(), name+"\n") {
 			t.Errorf("module %s not loaded; /proc/modules:\n%s", name, stdout.String())
 		}
-	}
-	if _, _, err := vm.Modules(target.Kernel.ModulesDir, []string{"no_such_module"}); !errors.Is(err, vm.ErrUnknownModule) {
-		t.Errorf("unknown module: error %v, want ErrUnknownModule", err)
 	}
 }
