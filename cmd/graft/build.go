@@ -97,7 +97,7 @@ it is also written as JSON beside the module (OUT.json).`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&release, "kernel", "", "target kernel: a Debian release such as 6.1.0-56-amd64 (RELEASE=VERSION pins the package), or \"running\" (default)")
+	f.StringVar(&release, "kernel", "", "target kernel: a Debian release (6.1.0-57-amd64; RELEASE=VERSION pins the package), a suite's default (bookworm, bookworm-backports, trixie, sid; SUITE:cloud-amd64 a flavour), or \"running\" (default)")
 	f.StringVarP(&opts.Output, "output", "o", "", "module file to write (default NAME.ko)")
 	f.StringVar(&opts.Name, "name", "", "module name (default livepatch-PATCH, from the first patch's file name)")
 	f.BoolVar(&opts.NoReplace, "no-replace", false, "stack on earlier livepatches instead of replacing them (atomic replace is the default)")

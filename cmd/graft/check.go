@@ -80,7 +80,7 @@ errors; --allow ID lets one through (and the report says so). Exit 0 without err
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&release, "kernel", "", "target kernel: a Debian release such as 6.1.0-56-amd64, or \"running\" (default)")
+	f.StringVar(&release, "kernel", "", "target kernel: a Debian release (6.1.0-57-amd64), a suite's default (trixie, sid, ...), or \"running\" (default)")
 	f.StringArrayVar(&opts.Allow, "allow", nil, "report the finding `ID` as a warning (repeatable)")
 	f.IntVar(&opts.MaxObjects, "max-objects", build.DefaultMaxObjects, "most objects a header change may compile")
 	f.BoolVar(&opts.AllowCompilerMismatch, "allow-compiler-mismatch", false, "check with a compiler other than the one that built the kernel")

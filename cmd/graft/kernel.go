@@ -163,19 +163,24 @@ func partList(p debian.Part) []string {
 func newKernelFetchCmd() *cobra.Command {
 	var source, symbols, headersOnly, quiet, asJSON bool
 	c := &cobra.Command{
-		Use:   "fetch [RELEASE[=VERSION] | running]",
+		Use:   "fetch [RELEASE[=VERSION] | SUITE[:FLAVOUR] | running]",
 		Short: "Fetch a kernel's image and headers (and optionally source and symbols) into the cache",
 		Long: `Fetch the Debian packages of a kernel into graft's cache. Without RELEASE it fetches the current
-candidate of linux-image-amd64; "running" fetches the kernel this machine runs. Parts already in the cache are not fetched again; an interrupted
-fetch leaves nothing that looks complete, and several graft processes may fetch at once.
+candidate of linux-image-amd64; "running" fetches the kernel this machine runs; a suite name
+(bookworm, bookworm-backports, trixie, sid) fetches that suite's default kernel, SUITE:cloud-amd64
+or SUITE:rt-amd64 a flavour of it. Each download's size is shown as it starts. Parts already in
+the cache are not fetched again; an interrupted fetch leaves nothing that looks complete, and
+several graft processes may fetch at once.
 
   image    linux-image-REL: vmlinuz, config, modules (what graft vm boots)
   headers  linux-headers-REL, -common and linux-kbuild: Module.symvers, building modules
   source   linux-source-X.Y, unpacked (what graft build compiles)
   symbols  linux-image-REL-dbg, about 860 MB: only the real System.map and vmlinux are kept`,
 		Example: `  graft kernel fetch
-  graft kernel fetch 6.1.0-56-amd64 --source
-  graft kernel fetch 6.1.0-56-amd64=6.1.192-2 --symbols`,
+  graft kernel fetch trixie --source --symbols
+  graft kernel fetch sid:cloud-amd64
+  graft kernel fetch 6.1.0-57-amd64 --source
+  graft kernel fetch 6.1.0-53-amd64=6.1.187-1 --symbols`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			release := ""

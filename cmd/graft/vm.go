@@ -126,7 +126,7 @@ KVM is used only when a quick probe shows that it boots on this host.`,
 	}
 	c.Flags().SetInterspersed(false)
 	f := c.Flags()
-	f.StringVar(&release, "kernel", "", "Debian kernel release to boot, e.g. 6.1.0-56-amd64 (default: the current linux-image-amd64)")
+	f.StringVar(&release, "kernel", "", "Debian kernel to boot: a release (6.1.0-57-amd64) or a suite's default (trixie, sid, ...) (default: the current linux-image-amd64)")
 	f.StringVar(&image, "kernel-image", "", "boot this kernel file (ELF vmlinux or bzImage) instead of a Debian release")
 	f.StringVar(&busybox, "busybox", "", "static busybox binary for the guest (default: Debian's busybox-static from the cache)")
 	f.StringArrayVar(&files, "file", nil, "copy the file or directory `HOST[:GUEST]` into the guest (repeatable; GUEST defaults to HOST if absolute, else /BASENAME)")
