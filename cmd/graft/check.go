@@ -56,7 +56,9 @@ errors; --allow ID lets one through (and the report says so). Exit 0 without err
 				}
 			}
 			rep, err := build.Build(cmd.Context(), opts)
-			if rep == nil {
+			var refused *build.RefusedError
+			if rep == nil || err != nil && !errors.As(err, &refused) {
+				// Nothing was checked: the error says why.
 				return err
 			}
 			if asJSON {
@@ -71,8 +73,7 @@ errors; --allow ID lets one through (and the report says so). Exit 0 without err
 			}
 			rep.WriteFindings(out)
 			fmt.Fprintln(out, rep.Summary())
-			var refused *build.RefusedError
-			if errors.As(err, &refused) {
+			if refused != nil {
 				// The findings are the message.
 				return silentError{exitRefused}
 			}
