@@ -27,6 +27,17 @@ func (e *extractor) build() error {
 	if err != nil {
 		return err
 	}
+	// The kept special entries are laid out before the code's relocations
+	// are copied: code may refer to its own entry (entryRefs).
+	var specials []*elfobj.Section
+	for _, sec := range e.f.Sections {
+		if sp := e.u.Layout.Special(sec.Name); sp != nil && len(e.kept[sec]) > 0 {
+			if err := e.layoutSpecial(sec, sp); err != nil {
+				return err
+			}
+			specials = append(specials, sec)
+		}
+	}
 	for _, sec := range e.f.Sections {
 		if ps := e.pieces[sec]; len(ps) > 0 {
 			if err := e.copyRelocs(sec, ps, extra[e.outSec[sec]]); err != nil {
@@ -34,11 +45,9 @@ func (e *extractor) build() error {
 			}
 		}
 	}
-	for _, sec := range e.f.Sections {
-		if sp := e.u.Layout.Special(sec.Name); sp != nil && len(e.kept[sec]) > 0 {
-			if err := e.copySpecial(sec, sp); err != nil {
-				return err
-			}
+	for _, sec := range specials {
+		if err := e.specialRelocs(sec, e.u.Layout.Special(sec.Name)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -125,6 +134,17 @@ func (e *extractor) mapReloc(r elfobj.Reloc, exact bool) (elfobj.Reloc, error) {
 	case sym.Section == nil && sym.Shndx == elf.SHN_ABS:
 		r.Sym = e.absSymbol(sym)
 		return r, nil
+	case sym.Type == elf.STT_SECTION && e.u.Layout.Special(sym.Section.Name) != nil:
+		// Code that names its own entry (checkEntryRefs made sure it is
+		// kept).
+		pos := e.targetPos(r, exact)
+		out, ok := e.keptEntry(sym.Section, e.u.Layout.Special(sym.Section.Name), pos)
+		if !ok || e.outSec[sym.Section] == nil {
+			return r, fmt.Errorf("%w: reference to %s+%d, an entry the module does not keep", ErrUnsupported, sym.Section.Name, pos)
+		}
+		r.Sym = e.outSec[sym.Section].Symbol
+		r.Addend += out - pos
+		return r, nil
 	case sym.Type == elf.STT_SECTION:
 		p := e.pieceAt(sym.Section, e.targetPos(r, exact), true)
 		if p == nil && len(e.pieces[sym.Section]) == 1 && len(e.bySection[sym.Section]) == 0 {
@@ -184,9 +204,9 @@ func (e *extractor) addRela(target *elfobj.Section, rs []elfobj.Reloc) {
 	})
 }
 
-// copySpecial writes the kept entries of a special section (and of its
-// parallel section) with their relocations.
-func (e *extractor) copySpecial(sec *elfobj.Section, sp *Special) error {
+// layoutSpecial writes the kept entries of a special section (and of its
+// parallel section); specialRelocs adds their relocations.
+func (e *extractor) layoutSpecial(sec *elfobj.Section, sp *Special) error {
 	kept := e.kept[sec]
 	o := &elfobj.Section{Name: sec.Name, Type: sec.Type, Flags: sec.Flags &^ elf.SHF_GROUP, Addralign: sec.Addralign, Entsize: sec.Entsize}
 	if sec.Flags&elf.SHF_LINK_ORDER != 0 {
@@ -204,21 +224,13 @@ func (e *extractor) copySpecial(sec *elfobj.Section, sp *Special) error {
 		}
 	}
 	o.Data = make([]byte, 0, len(kept)*sp.EntSize)
-	var rs []elfobj.Reloc
-	for n, i := range kept {
-		base := uint64(i * sp.EntSize)
-		o.Data = append(o.Data, sec.Data[base:base+uint64(sp.EntSize)]...)
-		for _, r := range e.relocsIn(sec, base, base+uint64(sp.EntSize)) {
-			nr, err := e.mapReloc(r, true)
-			if err != nil {
-				return fmt.Errorf("%s entry %d: %w", sec.Name, i, err)
-			}
-			nr.Offset = r.Offset - base + uint64(n*sp.EntSize)
-			rs = append(rs, nr)
-		}
+	for _, i := range kept {
+		base := i * sp.EntSize
+		o.Data = append(o.Data, sec.Data[base:base+sp.EntSize]...)
 	}
 	e.out.AddSection(o)
-	e.addRela(o, rs)
+	o.Symbol = e.out.AddSymbol(&elfobj.Symbol{Type: elf.STT_SECTION, Bind: elf.STB_LOCAL, Section: o})
+	e.outSec[sec] = o
 	if sp.Parallel == "" {
 		return nil
 	}
@@ -234,6 +246,23 @@ func (e *extractor) copySpecial(sec *elfobj.Section, sp *Special) error {
 		po.Data = append(po.Data, par.Data[i*sp.ParallelSize:(i+1)*sp.ParallelSize]...)
 	}
 	e.out.AddSection(po)
+	return nil
+}
+
+func (e *extractor) specialRelocs(sec *elfobj.Section, sp *Special) error {
+	var rs []elfobj.Reloc
+	for n, i := range e.kept[sec] {
+		base := uint64(i * sp.EntSize)
+		for _, r := range e.relocsIn(sec, base, base+uint64(sp.EntSize)) {
+			nr, err := e.mapReloc(r, true)
+			if err != nil {
+				return fmt.Errorf("%s entry %d: %w", sec.Name, i, err)
+			}
+			nr.Offset = r.Offset - base + uint64(n*sp.EntSize)
+			rs = append(rs, nr)
+		}
+	}
+	e.addRela(e.outSec[sec], rs)
 	return nil
 }
 

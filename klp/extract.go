@@ -137,6 +137,10 @@ type extractor struct {
 	res       *elfobj.Resolver
 	refs      map[*elfobj.Symbol]Ref
 	kept      map[*elfobj.Section][]int // special section entries kept
+	// entryRefs are the entries of special sections that carried code
+	// refers to (the WARN of Linux 7 passes the address of its
+	// __bug_table entry).
+	entryRefs []entryRef
 	notes     []string
 	warnings  []Warning
 	// runtimePtrs are the carried instructions with a runtime constant;
@@ -178,6 +182,9 @@ func Extract(u *Unit) (*Extracted, error) {
 		e.carry(sym)
 	}
 	if err := e.closure(); err != nil {
+		return nil, fmt.Errorf("klp %s: %w", u.Name, err)
+	}
+	if err := e.checkEntryRefs(); err != nil {
 		return nil, fmt.Errorf("klp %s: %w", u.Name, err)
 	}
 	if err := e.build(); err != nil {
@@ -322,7 +329,12 @@ func (e *extractor) needSection(from, sec *elfobj.Section, pos int64) error {
 	if why, ok := dropped(sec.Name); ok {
 		return fmt.Errorf("%w: %s refers to %s (%s)", ErrUnsupported, from.Name, sec.Name, why)
 	}
-	if e.u.Layout.Special(sec.Name) != nil || e.u.Layout.parallel(sec.Name) != nil {
+	if sp := e.u.Layout.Special(sec.Name); sp != nil {
+		// Whether the entry is kept is known once the closure is complete.
+		e.entryRefs = append(e.entryRefs, entryRef{from: from, sec: sec, sp: sp, pos: pos})
+		return nil
+	}
+	if e.u.Layout.parallel(sec.Name) != nil {
 		return fmt.Errorf("%w: %s refers to the special section %s", ErrUnsupported, from.Name, sec.Name)
 	}
 	if sec.Flags&elf.SHF_ALLOC == 0 {
@@ -331,11 +343,45 @@ func (e *extractor) needSection(from, sec *elfobj.Section, pos int64) error {
 	if len(e.bySection[sec]) > 0 {
 		return fmt.Errorf("%w: %s refers to %s at offset %d, where no symbol is", ErrUnsupported, from.Name, sec.Name, pos)
 	}
-	if sec.Flags&elf.SHF_WRITE != 0 {
+	if sec.Flags&elf.SHF_WRITE != 0 && !strings.HasPrefix(sec.Name, ".data..Lubsan_") {
+		// (UBSAN's data only records that a report was made.)
 		e.notes = append(e.notes, fmt.Sprintf("%s: carries its own copy of the writable anonymous data in %s", from.Name, sec.Name))
 	}
 	e.addPiece(sec, 0, sectionSize(sec))
 	return nil
+}
+
+// entryRef is a reference of carried code to an entry of a special
+// section.
+type entryRef struct {
+	from, sec *elfobj.Section
+	sp        *Special
+	pos       int64
+}
+
+// checkEntryRefs makes sure that every special section entry that carried
+// code refers to is kept, that is, belongs to carried code itself.
+func (e *extractor) checkEntryRefs() error {
+	for _, r := range e.entryRefs {
+		if _, ok := e.keptEntry(r.sec, r.sp, r.pos); !ok {
+			return fmt.Errorf("%w: %s refers to the %s entry at offset %d, which belongs to code the module does not carry", ErrUnsupported, r.from.Name, r.sec.Name, r.pos)
+		}
+	}
+	return nil
+}
+
+// keptEntry returns where pos, an offset in the special section sec, is in
+// the module's copy of sec.
+func (e *extractor) keptEntry(sec *elfobj.Section, sp *Special, pos int64) (int64, bool) {
+	if pos < 0 {
+		return 0, false
+	}
+	i := int(pos) / sp.EntSize
+	n := slices.Index(e.kept[sec], i)
+	if n < 0 {
+		return 0, false
+	}
+	return pos - int64(i*sp.EntSize) + int64(n*sp.EntSize), true
 }
 
 // targetPos is where a relocation points in its symbol's section; exact
@@ -480,7 +526,9 @@ func (e *extractor) checkUnknown(sec *elfobj.Section) error {
 		return nil
 	}
 	for _, r := range e.relocs[sec] {
-		if e.anchored(r) {
+		// Entries belong to code; data that points at carried data (the
+		// file name string of UBSAN's records) does not.
+		if r.Sym != nil && r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0 && e.anchored(r) {
 			return fmt.Errorf("%w: %s holds entries for the carried code, and graft does not know its format", ErrUnsupported, sec.Name)
 		}
 	}

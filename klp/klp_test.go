@@ -336,12 +336,15 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TestRuntimeConstant carries code with a runtime constant: the movabs of
-// the placeholder becomes a load of the variable through a relocation.
-func TestRuntimeConstant(t *testing.T) {
+// compileSmall compiles a testdata file with the few flags that make it
+// look like kernel code to Extract: one section per function and data
+// object, the kernel's code model.
+func compileSmall(t *testing.T, name string, flags ...string) *elfobj.File {
+	t.Helper()
 	testenv.NeedTool(t, "gcc")
-	out := filepath.Join(t.TempDir(), "runtime.o")
-	cmd := exec.Command("gcc", "-c", "-O2", "-ffunction-sections", "-fdata-sections", "-mcmodel=kernel", "-fno-PIE", "-fno-asynchronous-unwind-tables", "-o", out, filepath.Join("testdata", "runtime.c"))
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".c")+".o")
+	args := append([]string{"-c", "-O2", "-ffunction-sections", "-fdata-sections", "-mcmodel=kernel", "-fno-PIE", "-fno-asynchronous-unwind-tables", "-o", out}, flags...)
+	cmd := exec.Command("gcc", append(args, filepath.Join("testdata", name))...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
@@ -349,7 +352,13 @@ func TestRuntimeConstant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := Extract(&Unit{Name: "runtime.o", Patched: f, Carry: []string{"below_limit"}, Resolver: &fakeResolver{}, Layout: testLayout, Prefix: "g_"})
+	return f
+}
+
+// TestRuntimeConstant carries code with a runtime constant: the movabs of
+// the placeholder becomes a load of the variable through a relocation.
+func TestRuntimeConstant(t *testing.T) {
+	ex, err := Extract(&Unit{Name: "runtime.o", Patched: compileSmall(t, "runtime.c"), Carry: []string{"below_limit"}, Resolver: &fakeResolver{}, Layout: testLayout, Prefix: "g_"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,4 +422,59 @@ func TestExtractCopiesUnmatchedLocal(t *testing.T) {
 			t.Errorf("warned is reached in the running kernel too: %+v", r)
 		}
 	}
+}
+
+// TestExtractBugEntryReference carries a function that passes the address
+// of its own __bug_table entry (Linux 7's WARN): the reference must point
+// at the entry's place in the module's table, which keeps only that entry.
+func TestExtractBugEntryReference(t *testing.T) {
+	layout := &Layout{Specials: []Special{{Name: "__bug_table", EntSize: 8}}}
+	ex, err := Extract(&Unit{Name: "bugref.o", Patched: compileSmall(t, "bugref.c"), Carry: []string{"second"}, Resolver: &fakeResolver{}, Layout: layout, Prefix: "g_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ex.Object
+	table := f.Section("__bug_table")
+	if table == nil || len(table.Data) != 8 {
+		t.Fatalf("__bug_table: want the one entry of second, have %v", table)
+	}
+	text := f.Section(".text.second")
+	var ref *elfobj.Reloc
+	for _, rs := range f.RelaSections(text) {
+		for i, r := range rs.Relocs {
+			if r.Sym.Section == table {
+				ref = &rs.Relocs[i]
+			}
+		}
+	}
+	// lea 2f(%rip): the entry at offset 0, less the 4 bytes of the
+	// displacement.
+	if ref == nil || ref.Type != elf.R_X86_64_PC32 || ref.Addend != -4 {
+		t.Errorf("the lea of second does not point at the module's entry: %+v", ref)
+	}
+	linkable(t, f)
+}
+
+// TestExtractUbsanData carries one of two functions with UBSAN checks: its
+// own check record comes along; the other function's record, which points
+// at the same file name string, is neither carried nor taken for entries of
+// an unknown special section.
+func TestExtractUbsanData(t *testing.T) {
+	ex, err := Extract(&Unit{Name: "ubsan.o", Patched: compileSmall(t, "ubsan.c", "-fsanitize=shift"), Carry: []string{"shift_a", "shift_a.cold"}, Resolver: &fakeResolver{}, Layout: testLayout, Prefix: "g_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records []string
+	for _, s := range ex.Object.Sections {
+		if strings.HasPrefix(s.Name, ".data..Lubsan_data") {
+			records = append(records, s.Name)
+		}
+	}
+	if len(records) != 1 {
+		t.Errorf("carried UBSAN records %v, want shift_a's only (sections %v)", records, sectionNames(ex.Object))
+	}
+	if len(ex.Notes) != 0 {
+		t.Errorf("notes %q, want none", ex.Notes)
+	}
+	linkable(t, ex.Object)
 }
