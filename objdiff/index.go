@@ -77,6 +77,22 @@ func isStaticLocal(s *elfobj.Symbol) bool {
 	return s.Bind == elf.STB_LOCAL && s.Type == elf.STT_OBJECT && strings.Contains(s.Name, ".") && baseName(s.Name) != s.Name
 }
 
+// functionName returns the text of a __func__ (or __FUNCTION__,
+// __PRETTY_FUNCTION__) array.
+func functionName(s *elfobj.Symbol) (string, bool) {
+	switch baseName(s.Name) {
+	case "__func__", "__FUNCTION__", "__PRETTY_FUNCTION__":
+	default:
+		return "", false
+	}
+	if s.Section.Flags&elf.SHF_WRITE != 0 || s.Section.Type == elf.SHT_NOBITS {
+		return "", false
+	}
+	start, end := extent(s)
+	text, _, ok := bytes.Cut(s.Section.Data[start:end], []byte{0})
+	return string(text), ok
+}
+
 func newIndex(f *elfobj.File) *index {
 	ix := &index{
 		f:        f,
@@ -142,6 +158,11 @@ func newIndex(f *elfobj.File) *index {
 			user = users[s.Section.Symbol]
 		}
 		name := user + "::" + uniqueID.ReplaceAllString(baseName(s.Name), "$1")
+		if text, ok := functionName(s); ok {
+			// The name of a function, by its text: its number says only in
+			// which order the compiler met the functions inlined here.
+			name += "(" + text + ")"
+		}
 		seen[name]++
 		if n := seen[name]; n > 1 {
 			name = fmt.Sprintf("%s#%d", name, n)
