@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"debug/elf"
 	"slices"
 	"sort"
@@ -33,19 +34,32 @@ func passesThreadFn(f *elfobj.File, from, fn *elfobj.Symbol, starters []string) 
 	}
 	sort.Slice(relocs, func(i, j int) bool { return relocs[i].Offset < relocs[j].Offset })
 	code := sec.Data[from.Value : from.Value+from.Size]
-	// in returns the symbols relocations in [pc, pc+n) refer to.
+	res := elfobj.NewResolver(f)
+	// in returns the symbols relocations in [pc, pc+n) refer to, also
+	// through a section symbol (.text.kswapd+0x10, past an IBT kernel's
+	// padding).
 	in := func(pc, n int) []*elfobj.Symbol {
 		var out []*elfobj.Symbol
 		for _, r := range relocs {
 			off := int(r.Offset - from.Value)
-			if off >= pc && off < pc+n && r.Sym != nil {
-				out = append(out, r.Sym)
+			if off < pc || off >= pc+n || r.Sym == nil {
+				continue
+			}
+			out = append(out, r.Sym)
+			if r.Sym.Type == elf.STT_SECTION {
+				if t := res.Locate(r, true).Symbol; t != nil {
+					out = append(out, t)
+				}
 			}
 		}
 		return out
 	}
 	armed, since := false, 0
 	for pc := 0; pc < len(code); {
+		if bytes.HasPrefix(code[pc:], endbr64) {
+			pc += len(endbr64) // x86asm does not know it
+			continue
+		}
 		inst, err := x86asm.Decode(code[pc:], 64)
 		if err != nil || inst.Len == 0 {
 			return false
@@ -73,6 +87,9 @@ func passesThreadFn(f *elfobj.File, from, fn *elfobj.Symbol, starters []string) 
 	}
 	return false
 }
+
+// endbr64 starts the functions of IBT kernels.
+var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 
 // writesRDI reports an instruction whose destination is %rdi or a part of
 // it (Go's x86asm puts the destination first).
