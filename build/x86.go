@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bytes"
 	"debug/elf"
 	"slices"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/graft-live/graft/elfobj"
+	"github.com/graft-live/graft/internal/x86"
 )
 
 // passesThreadFn reports whether the x86-64 code of from passes the
@@ -56,11 +56,7 @@ func passesThreadFn(f *elfobj.File, from, fn *elfobj.Symbol, starters []string) 
 	}
 	armed, since := false, 0
 	for pc := 0; pc < len(code); {
-		if bytes.HasPrefix(code[pc:], endbr64) {
-			pc += len(endbr64) // x86asm does not know it
-			continue
-		}
-		inst, err := x86asm.Decode(code[pc:], 64)
+		inst, err := x86.Decode(code[pc:])
 		if err != nil || inst.Len == 0 {
 			return false
 		}
@@ -87,9 +83,6 @@ func passesThreadFn(f *elfobj.File, from, fn *elfobj.Symbol, starters []string) 
 	}
 	return false
 }
-
-// endbr64 starts the functions of IBT kernels.
-var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 
 // writesRDI reports an instruction whose destination is %rdi or a part of
 // it (Go's x86asm puts the destination first).

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/graft-live/graft/elfobj"
+	"github.com/graft-live/graft/internal/x86"
 )
 
 // CompareFiles reads two objects and compares them.
@@ -315,8 +316,8 @@ func lineOnly(a, b part) bool {
 	off, n := 0, 0
 	var insts []int // offsets of instructions
 	for off < len(a.code) {
-		ia, erra := x86asm.Decode(a.code[off:], 64)
-		ib, errb := x86asm.Decode(b.code[off:], 64)
+		ia, erra := x86.Decode(a.code[off:])
+		ib, errb := x86.Decode(b.code[off:])
 		if erra != nil || errb != nil || ia.Len != ib.Len {
 			return false
 		}

@@ -15,7 +15,7 @@ import (
 
 // compileAs compiles src as dir/unit.c from inside dir, so that both
 // versions of a fixture see the same __FILE__, as in a kernel build.
-func compileAs(t *testing.T, src string) string {
+func compileAs(t *testing.T, src string, extra ...string) string {
 	t.Helper()
 	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
@@ -24,7 +24,8 @@ func compileAs(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "unit.c"), b, 0o644)
-	cmd := exec.Command("gcc", append(append([]string{"-c", "-o", "unit.o"}, testenv.KernelCFLAGS...), "unit.c")...)
+	args := append(append([]string{"-c", "-o", "unit.o"}, testenv.KernelCFLAGS...), extra...)
+	cmd := exec.Command("gcc", append(args, "unit.c")...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", src, err, out)
@@ -41,53 +42,63 @@ type expectation struct {
 	Error bool `json:"error"`
 }
 
+// ibtFlags compile as an IBT kernel does (Debian's 6.12 and 7.x): endbr64
+// at each function's entry, 16 bytes of padding before it.
+var ibtFlags = []string{"-fcf-protection=branch", "-fpatchable-function-entry=16,16"}
+
 // TestFixtures compares each fixture pair (testdata/CASE/orig.c and
-// patched.c) and checks the exact changed set written in expect.json.
+// patched.c) and checks the exact changed set written in expect.json,
+// compiled as for a kernel without IBT and as for one with it.
 func TestFixtures(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/*/expect.json")
 	if err != nil || len(dirs) < 20 {
 		t.Fatalf("want at least 20 fixtures, found %d (%v)", len(dirs), err)
 	}
 	for _, e := range dirs {
-		dir := filepath.Dir(e)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			t.Parallel()
-			var want expectation
-			b, err := os.ReadFile(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Fatalf("%s: %v", e, err)
-			}
-			res, err := CompareFiles(compileAs(t, filepath.Join(dir, "orig.c")), compileAs(t, filepath.Join(dir, "patched.c")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			type triple struct {
-				Name   string
-				Kind   Kind
-				Status Status
-			}
-			var got, exp []triple
-			for _, c := range res.Changes {
-				got = append(got, triple{c.Name, c.Kind, c.Status})
-			}
-			for _, c := range want.Changes {
-				exp = append(exp, triple{c.Name, c.Kind, c.Status})
-			}
-			if !reflect.DeepEqual(got, exp) {
-				t.Errorf("changes:\n got %v\nwant %v\nreasons: %+v", got, exp, res.Changes)
-			}
-			if (res.Err() != nil) != want.Error {
-				t.Errorf("error = %v, want error %v", res.Err(), want.Error)
-			}
-			for _, c := range res.Changes {
-				if len(c.Reasons) == 0 {
-					t.Errorf("%s has no reason", c.Name)
-				}
-			}
-		})
+		t.Run(filepath.Base(filepath.Dir(e)), func(t *testing.T) { checkFixture(t, e) })
+		t.Run(filepath.Base(filepath.Dir(e))+"/ibt", func(t *testing.T) { checkFixture(t, e, ibtFlags...) })
+	}
+}
+
+// checkFixture compiles one fixture pair with flags and checks its changed
+// set against expect.json.
+func checkFixture(t *testing.T, expectFile string, flags ...string) {
+	t.Parallel()
+	dir := filepath.Dir(expectFile)
+	var want expectation
+	b, err := os.ReadFile(expectFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatalf("%s: %v", expectFile, err)
+	}
+	res, err := CompareFiles(compileAs(t, filepath.Join(dir, "orig.c"), flags...), compileAs(t, filepath.Join(dir, "patched.c"), flags...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type triple struct {
+		Name   string
+		Kind   Kind
+		Status Status
+	}
+	var got, exp []triple
+	for _, c := range res.Changes {
+		got = append(got, triple{c.Name, c.Kind, c.Status})
+	}
+	for _, c := range want.Changes {
+		exp = append(exp, triple{c.Name, c.Kind, c.Status})
+	}
+	if !reflect.DeepEqual(got, exp) {
+		t.Errorf("changes:\n got %v\nwant %v\nreasons: %+v", got, exp, res.Changes)
+	}
+	if (res.Err() != nil) != want.Error {
+		t.Errorf("error = %v, want error %v", res.Err(), want.Error)
+	}
+	for _, c := range res.Changes {
+		if len(c.Reasons) == 0 {
+			t.Errorf("%s has no reason", c.Name)
+		}
 	}
 }
 
