@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -281,13 +282,8 @@ func (ix *index) target(r elfobj.Reloc, inCode bool) string {
 	}
 	loc := ix.res.Locate(r, inCode)
 	s, pos := loc.Section, loc.Offset
-	if s.Flags&elf.SHF_STRINGS != 0 && pos >= 0 && pos <= int64(len(s.Data)) {
-		start := bytes.LastIndexByte(s.Data[:pos], 0) + 1
-		end := bytes.IndexByte(s.Data[pos:], 0)
-		if end < 0 {
-			end = len(s.Data) - int(pos)
-		}
-		return fmt.Sprintf("string %q+%d", s.Data[start:int(pos)+end], int(pos)-start)
+	if d, ok := stringAt(s, pos); ok {
+		return d
 	}
 	if t := loc.Symbol; t != nil {
 		if isLabel(t) {
@@ -295,7 +291,52 @@ func (ix *index) target(r elfobj.Reloc, inCode bool) string {
 		}
 		return fmt.Sprintf("%s+%d", ix.symID(t), pos-int64(t.Value))
 	}
+	if d, ok := ix.entryDesc(s, pos); ok {
+		return d
+	}
 	return fmt.Sprintf("anon %s+%d", ix.anonDesc(s), pos)
+}
+
+// stringAt describes a position in a string section by the string's text.
+func stringAt(s *elfobj.Section, pos int64) (string, bool) {
+	if s.Flags&elf.SHF_STRINGS == 0 || pos < 0 || pos > int64(len(s.Data)) {
+		return "", false
+	}
+	start := bytes.LastIndexByte(s.Data[:pos], 0) + 1
+	end := bytes.IndexByte(s.Data[pos:], 0)
+	if end < 0 {
+		end = len(s.Data) - int(pos)
+	}
+	return fmt.Sprintf("string %q+%d", s.Data[start:int(pos)+end], int(pos)-start), true
+}
+
+// entryDesc describes a reference to an entry of a table whose entries
+// start with the address of code, as Linux 7's WARN passes its __bug_table
+// entry: by what the entry refers to besides that code, not by its bytes,
+// which hold a line number.
+func (ix *index) entryDesc(s *elfobj.Section, pos int64) (string, bool) {
+	rs := ix.relocs[s]
+	var anchors []int64
+	for _, r := range rs {
+		if r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0 {
+			anchors = append(anchors, int64(r.Offset))
+		}
+	}
+	i := slices.Index(anchors, pos)
+	if i < 0 {
+		return "", false
+	}
+	end := int64(len(s.Data))
+	if i+1 < len(anchors) {
+		end = anchors[i+1]
+	}
+	var refs []string
+	for _, r := range rs {
+		if off := int64(r.Offset); off > pos && off < end {
+			refs = append(refs, fmt.Sprintf("%d: %s", off-pos, ix.target(r, false)))
+		}
+	}
+	return fmt.Sprintf("entry of %s {%s}", s.Name, strings.Join(refs, ", ")), true
 }
 
 // isLabel reports a local symbol without a type in data, such as the
@@ -348,21 +389,47 @@ func (ix *index) anonDesc(s *elfobj.Section) string {
 		return d
 	}
 	h := sha256.New()
+	name := digitSuffix.ReplaceAllString(s.Name, "")
 	data := append([]byte(nil), s.Data...)
+	if strings.HasPrefix(s.Name, ubsanRecord) {
+		// A UBSAN check's record: its file and type, without the line and
+		// column that move with every change above it, nor the number.
+		name, data = ubsanRecord, nil
+	}
 	for _, r := range ix.relocs[s] {
 		zero(data, r.Offset, elfobj.FieldSize(r.Type))
-		desc := ""
-		if r.Sym.Type == elf.STT_SECTION && r.Sym.Section != nil {
-			desc = digitSuffix.ReplaceAllString(r.Sym.Section.Name, "")
-		} else {
-			desc = ix.symID(r.Sym)
-		}
-		fmt.Fprintf(h, "%d %v %s %d\n", r.Offset, r.Type, desc, r.Addend)
+		fmt.Fprintf(h, "%d %v %s\n", r.Offset, r.Type, ix.dataTarget(r))
 	}
 	h.Write(data)
-	d := digitSuffix.ReplaceAllString(s.Name, "") + "#" + hex.EncodeToString(h.Sum(nil)[:6])
+	d := name + "#" + hex.EncodeToString(h.Sum(nil)[:6])
 	ix.anon[s] = d
 	return d
+}
+
+// ubsanRecord and ubsanType start the names of the sections that hold
+// UBSAN's check records and the type descriptors they point at
+// (-fdata-sections).
+const (
+	ubsanRecord = ".data..Lubsan_data"
+	ubsanType   = ".data..Lubsan_type"
+)
+
+// dataTarget describes what a relocation in anonymous data points at: a
+// string by its text and a UBSAN type descriptor by its contents (where
+// they land, and their numbers, move with the others), else a section by
+// its name or a symbol by its entity, with the addend.
+func (ix *index) dataTarget(r elfobj.Reloc) string {
+	sec := r.Sym.Section
+	if r.Sym.Type != elf.STT_SECTION || sec == nil {
+		return fmt.Sprintf("%s %d", ix.symID(r.Sym), r.Addend)
+	}
+	if d, ok := stringAt(sec, ix.res.Locate(r, false).Offset); ok {
+		return d
+	}
+	if strings.HasPrefix(sec.Name, ubsanType) {
+		return fmt.Sprintf("%s %x %d", ubsanType, sec.Data, r.Addend)
+	}
+	return fmt.Sprintf("%s %d", digitSuffix.ReplaceAllString(sec.Name, ""), r.Addend)
 }
 
 func zero(b []byte, off, n uint64) {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/graft-live/graft/elfobj"
@@ -60,11 +61,14 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-// checkFixture compiles one fixture pair with flags and checks its changed
-// set against expect.json.
+// checkFixture compiles one fixture pair with flags (and those its flags
+// file names) and checks its changed set against expect.json.
 func checkFixture(t *testing.T, expectFile string, flags ...string) {
 	t.Parallel()
 	dir := filepath.Dir(expectFile)
+	if extra, err := os.ReadFile(filepath.Join(dir, "flags")); err == nil {
+		flags = append(strings.Fields(string(extra)), flags...)
+	}
 	var want expectation
 	b, err := os.ReadFile(expectFile)
 	if err != nil {
