@@ -137,8 +137,9 @@ func (e *extractor) mapReloc(r elfobj.Reloc, exact bool) (elfobj.Reloc, error) {
 	case sym.Type == elf.STT_SECTION && e.u.Layout.Special(sym.Section.Name) != nil:
 		// Code that names its own entry (checkEntryRefs made sure it is
 		// kept).
+		sp := e.u.Layout.Special(sym.Section.Name)
 		pos := e.targetPos(r, exact)
-		out, ok := e.keptEntry(sym.Section, e.u.Layout.Special(sym.Section.Name), pos)
+		out, ok := e.keptEntry(sym.Section, sp, pos)
 		if !ok || e.outSec[sym.Section] == nil {
 			return r, fmt.Errorf("%w: reference to %s+%d, an entry the module does not keep", ErrUnsupported, sym.Section.Name, pos)
 		}

@@ -32,6 +32,10 @@ type index struct {
 	ftrace   map[*elfobj.Section]map[uint64]bool // ftrace entry locations
 	// res finds where relocations point.
 	res *elfobj.Resolver
+	// anchors are, for each data section, the offsets of its relocations
+	// that point at code: where the entries of a table such as
+	// __bug_table start.
+	anchors map[*elfobj.Section][]int64
 
 	mu   sync.Mutex // guards anon
 	anon map[*elfobj.Section]string
@@ -102,6 +106,7 @@ func newIndex(f *elfobj.File) *index {
 		relocs:   map[*elfobj.Section][]elfobj.Reloc{},
 		ftrace:   map[*elfobj.Section]map[uint64]bool{},
 		anon:     map[*elfobj.Section]string{},
+		anchors:  map[*elfobj.Section][]int64{},
 
 		res: elfobj.NewResolver(f),
 	}
@@ -113,6 +118,14 @@ func newIndex(f *elfobj.File) *index {
 	for sec, rs := range ix.relocs {
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
 		ix.relocs[sec] = rs
+		if sec.Flags&elf.SHF_EXECINSTR != 0 {
+			continue
+		}
+		for _, r := range rs {
+			if r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0 {
+				ix.anchors[sec] = append(ix.anchors[sec], int64(r.Offset))
+			}
+		}
 	}
 	// Where ftrace can attach: the records the compiler keeps of each
 	// __fentry__ call site (-mrecord-mcount) or patchable entry.
@@ -315,13 +328,7 @@ func stringAt(s *elfobj.Section, pos int64) (string, bool) {
 // entry: by what the entry refers to besides that code, not by its bytes,
 // which hold a line number.
 func (ix *index) entryDesc(s *elfobj.Section, pos int64) (string, bool) {
-	rs := ix.relocs[s]
-	var anchors []int64
-	for _, r := range rs {
-		if r.Sym.Section != nil && r.Sym.Section.Flags&elf.SHF_EXECINSTR != 0 {
-			anchors = append(anchors, int64(r.Offset))
-		}
-	}
+	anchors := ix.anchors[s]
 	i := slices.Index(anchors, pos)
 	if i < 0 {
 		return "", false
@@ -331,7 +338,7 @@ func (ix *index) entryDesc(s *elfobj.Section, pos int64) (string, bool) {
 		end = anchors[i+1]
 	}
 	var refs []string
-	for _, r := range rs {
+	for _, r := range ix.relocs[s] {
 		if off := int64(r.Offset); off > pos && off < end {
 			refs = append(refs, fmt.Sprintf("%d: %s", off-pos, ix.target(r, false)))
 		}
